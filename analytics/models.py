@@ -1,0 +1,121 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Call, Campaign, Outcome
+from newvoice.tenancy import OwnedModel
+from skillbases.models import Skillbase, SkillbaseVersion
+
+MONEY = {"max_digits": 14, "decimal_places": 6, "null": True, "blank": True}
+
+
+class CallMetrics(OwnedModel):
+    """Everything measured about one call, written when it ends. Aggregates read only this table,
+    so the campaign, skillbase and version are copied here and indexed."""
+
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="metrics", verbose_name=_("call"))
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", verbose_name=_("campaign"))
+    skillbase = models.ForeignKey(Skillbase, on_delete=models.CASCADE, related_name="+", verbose_name=_("skillbase"))
+    skillbase_version = models.ForeignKey(SkillbaseVersion, on_delete=models.PROTECT, related_name="+", verbose_name=_("skillbase version"))
+    outcome = models.CharField(_("outcome"), max_length=24, choices=Outcome.choices)
+    is_simulated = models.BooleanField(_("simulated"), default=False)
+    ended_at = models.DateTimeField(_("ended"))
+
+    # Durations in seconds
+    ring_seconds = models.FloatField(_("ringing"), null=True, blank=True)
+    talk_seconds = models.FloatField(_("talk time"), null=True, blank=True)
+    total_seconds = models.FloatField(_("total"), null=True, blank=True)
+
+    # Conversation
+    turns = models.PositiveIntegerField(_("turns"), default=0)
+    user_words = models.PositiveIntegerField(_("callee words"), default=0)
+    bot_words = models.PositiveIntegerField(_("bot words"), default=0)
+    interruptions = models.PositiveIntegerField(_("interruptions"), default=0)
+    false_interruptions = models.PositiveIntegerField(_("false interruptions"), default=0)
+
+    # Latency in milliseconds: end of callee speech to the bot starting to speak
+    first_greeting_ms = models.FloatField(_("first greeting latency"), null=True, blank=True)
+    latency_mean_ms = models.FloatField(_("mean latency"), null=True, blank=True)
+    latency_p50_ms = models.FloatField(_("p50 latency"), null=True, blank=True)
+    latency_p95_ms = models.FloatField(_("p95 latency"), null=True, blank=True)
+    latency_max_ms = models.FloatField(_("max latency"), null=True, blank=True)
+
+    # Usage
+    llm_input_tokens = models.PositiveIntegerField(_("LLM input tokens"), default=0)
+    llm_output_tokens = models.PositiveIntegerField(_("LLM output tokens"), default=0)
+    tts_characters = models.PositiveIntegerField(_("TTS characters"), default=0)
+    stt_seconds = models.FloatField(_("STT seconds"), default=0)
+    telephony_seconds = models.FloatField(_("telephony seconds"), default=0)
+
+    # Cost. NULL components with is_priced=False mean "no price known", never zero.
+    cost_stt = models.DecimalField(_("STT cost"), **MONEY)
+    cost_llm = models.DecimalField(_("LLM cost"), **MONEY)
+    cost_tts = models.DecimalField(_("TTS cost"), **MONEY)
+    cost_telephony = models.DecimalField(_("telephony cost"), **MONEY)
+    cost_total = models.DecimalField(_("total cost"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    price_version = models.CharField(_("price version"), max_length=64, blank=True)
+    is_priced = models.BooleanField(_("priced"), default=False)
+    unpriced_reason = models.CharField(_("why unpriced"), max_length=500, blank=True)
+
+    # Quality
+    sentiment_score = models.FloatField(_("sentiment score"), null=True, blank=True)
+    sentiment_label = models.CharField(_("sentiment"), max_length=16, blank=True)
+    qa_flags = models.JSONField(_("QA flags"), default=list, blank=True)
+    last_step = models.CharField(_("last step"), max_length=64, blank=True)
+    steps_reached = models.JSONField(_("steps reached"), default=list, blank=True)
+    collected = models.JSONField(_("collected fields"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("call metrics")
+        verbose_name_plural = _("call metrics")
+        ordering = ["-ended_at"]
+        indexes = [
+            models.Index(fields=["organization", "ended_at"], name="metrics_org_ended_idx"),
+            models.Index(fields=["campaign", "ended_at"], name="metrics_campaign_ended_idx"),
+            models.Index(fields=["skillbase_version", "ended_at"], name="metrics_version_ended_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Metrics of call {self.call_id}"
+
+
+class CallLog(OwnedModel):
+    """One event of a call, in order: transcript lines, state changes, tool calls, errors."""
+
+    class Kind(models.TextChoices):
+        CALL_STARTED = "call_started", _("Call started")
+        ANSWERED = "answered", _("Answered")
+        TRANSCRIPT = "transcript", _("Transcript")
+        STATE = "state", _("State change")
+        STEP = "step", _("Step change")
+        TOOL_CALL = "tool_call", _("Tool call")
+        INTERRUPTION = "interruption", _("Interruption")
+        METRICS = "metrics", _("Turn metrics")
+        ERROR = "error", _("Error")
+        CALL_ENDED = "call_ended", _("Call ended")
+
+    class Role(models.TextChoices):
+        USER = "user", _("Callee")
+        ASSISTANT = "assistant", _("Bot")
+        SYSTEM = "system", _("System")
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="logs", verbose_name=_("call"))
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", verbose_name=_("campaign"))
+    seq = models.PositiveIntegerField(_("sequence"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    offset_ms = models.PositiveIntegerField(_("offset"), default=0, help_text=_("Milliseconds since the call was queued."))
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("call event")
+        verbose_name_plural = _("call events")
+        ordering = ["call", "seq"]
+        constraints = [models.UniqueConstraint(fields=["call", "seq"], name="calllog_unique_seq")]
+        # A campaign's live stream resumes "after event id N" of that campaign.
+        indexes = [models.Index(fields=["campaign", "id"], name="calllog_campaign_id_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.call_id}#{self.seq} {self.kind}"

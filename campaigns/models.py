@@ -1,0 +1,285 @@
+import datetime as dt
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from newvoice.tenancy import OrganizationQuerySet, OwnedModel
+from skillbases.models import Skillbase, SkillbaseVersion
+
+e164_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}$", _("Enter a phone number in E.164 form, e.g. +79123456789."))
+
+
+def default_calling_days() -> list[int]:
+    return [1, 2, 3, 4, 5, 6]  # ISO weekdays, Monday = 1
+
+
+def default_timezone() -> str:
+    return settings.NEWVOICE_DEFAULT_TIMEZONE
+
+
+def default_region() -> str:
+    return settings.NEWVOICE_DEFAULT_REGION
+
+
+def default_retry_policy() -> dict:
+    # Which outcomes are tried again and after how many minutes; anything else is final.
+    return {
+        "no_answer": {"retry": True, "delay_minutes": 120},
+        "busy": {"retry": True, "delay_minutes": 30},
+        "failed": {"retry": True, "delay_minutes": 60},
+        "lost": {"retry": True, "delay_minutes": 10},
+        "voicemail": {"retry": True, "delay_minutes": 240},
+    }
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", _("Success")
+    REFUSAL = "refusal", _("Refusal")
+    CALLBACK_REQUESTED = "callback_requested", _("Callback requested")
+    VOICEMAIL = "voicemail", _("Voicemail")
+    NO_ANSWER = "no_answer", _("No answer")
+    BUSY = "busy", _("Busy")
+    DECLINED = "declined", _("Declined")
+    INVALID_NUMBER = "invalid_number", _("Invalid number")
+    OPTED_OUT = "opted_out", _("Opted out")
+    FAILED = "failed", _("Failed")
+    LOST = "lost", _("Lost")
+
+
+class Campaign(OwnedModel):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    name = models.CharField(_("name"), max_length=200)
+    skillbase = models.ForeignKey(Skillbase, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("skillbase"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    status_reason = models.CharField(
+        _("status reason"), max_length=500, blank=True, help_text=_("Why the campaign last changed state, e.g. an automatic pause.")
+    )
+    dialer = models.CharField(_("dialer"), max_length=32, blank=True, help_text=_("Empty: the dialer configured for this installation."))
+
+    # Pacing
+    calls_per_minute = models.PositiveIntegerField(_("calls per minute"), default=10, validators=[MinValueValidator(1)])
+    max_concurrent_calls = models.PositiveIntegerField(_("max concurrent calls"), default=5, validators=[MinValueValidator(1)])
+    rate_tokens = models.FloatField(_("rate tokens"), default=0, editable=False)
+    rate_updated_at = models.DateTimeField(_("rate refilled at"), null=True, blank=True, editable=False)
+
+    # When calls may be placed, in each contact's local time
+    calling_days = models.JSONField(_("calling days"), default=default_calling_days, help_text=_("ISO weekdays, Monday = 1."))
+    calling_window_start = models.TimeField(_("calling window start"), default=dt.time(9, 0))
+    calling_window_end = models.TimeField(_("calling window end"), default=dt.time(20, 0))
+    default_timezone = models.CharField(
+        _("default time zone"),
+        max_length=64,
+        default=default_timezone,
+        help_text=_("For contacts whose time zone cannot be told from the number."),
+    )
+    default_region = models.CharField(
+        _("default region"),
+        max_length=2,
+        default=default_region,
+        help_text=_("Country for numbers written without a country code (ISO 3166, e.g. RU)."),
+    )
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+
+    # Retries and safety rails
+    max_attempts = models.PositiveIntegerField(_("max attempts"), default=3, validators=[MinValueValidator(1)])
+    retry_policy = models.JSONField(_("retry policy"), default=default_retry_policy, blank=True)
+    budget_cap = models.DecimalField(_("budget cap"), max_digits=12, decimal_places=2, null=True, blank=True)
+    failure_threshold = models.FloatField(
+        _("failure threshold"), default=0.5, help_text=_("Pause when this share of the last calls failed (0-1).")
+    )
+    failure_window = models.PositiveIntegerField(_("failure window"), default=20, help_text=_("How many last calls count."))
+
+    # Telephony
+    caller_id = models.CharField(_("caller id"), max_length=16, blank=True, validators=[e164_validator])
+    sip_trunk_id = models.CharField(_("SIP trunk id"), max_length=100, blank=True)
+
+    # Simulator: persona mix {persona: weight} and its seed, for reproducible demo campaigns
+    simulator_personas = models.JSONField(_("simulated personas"), default=dict, blank=True)
+    simulator_seed = models.PositiveIntegerField(_("simulator seed"), default=0)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(failure_threshold__gte=0, failure_threshold__lte=1), name="campaign_failure_threshold_share"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__isnull=True) | models.Q(starts_at__isnull=True) | models.Q(ends_at__gt=models.F("starts_at")),
+                name="campaign_ends_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], name="campaign_status_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CallTaskQuerySet(OrganizationQuerySet):
+    def due(self, now: dt.datetime | None = None) -> "CallTaskQuerySet":
+        return self.filter(status=CallTask.Status.PENDING, next_attempt_at__lte=now or timezone.now())
+
+
+class CallTask(OwnedModel):
+    """One contact of a campaign to reach; each dial attempt is a ``Call``."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("campaign"))
+    phone = models.CharField(_("phone"), max_length=16, validators=[e164_validator])
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    variables = models.JSONField(_("variables"), default=dict, blank=True)
+    timezones = models.JSONField(
+        _("time zones"),
+        default=list,
+        blank=True,
+        help_text=_("Every zone the number may be in; calls happen when the window is open in all of them."),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    outcome = models.CharField(_("outcome"), max_length=24, choices=Outcome.choices, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True, help_text=_("Fields collected on the last answered call."))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = CallTaskQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("call task")
+        verbose_name_plural = _("call tasks")
+        ordering = ["campaign", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "phone"], name="calltask_unique_phone")]
+        indexes = [
+            # Serves the dispatcher's "due pending tasks of a campaign, oldest first" and nothing else,
+            # so it stays small: finished tasks drop out of it.
+            models.Index(fields=["campaign", "next_attempt_at"], condition=models.Q(status="pending"), name="calltask_due_idx"),
+            models.Index(fields=["campaign", "status"], name="calltask_campaign_status_idx"),
+            models.Index(fields=["organization", "phone"], name="calltask_org_phone_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.phone} ({self.campaign_id})"
+
+
+class Call(OwnedModel):
+    """One dial attempt of a task. A task never has two live calls (a partial unique constraint)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DIALING = "dialing", _("Dialing")
+        IN_PROGRESS = "in_progress", _("In progress")
+        ENDED = "ended", _("Ended")
+
+    LIVE_STATUSES = (Status.QUEUED, Status.DIALING, Status.IN_PROGRESS)
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="calls", verbose_name=_("campaign"))
+    task = models.ForeignKey(CallTask, on_delete=models.CASCADE, related_name="calls", verbose_name=_("task"))
+    attempt = models.PositiveIntegerField(_("attempt"))
+    skillbase_version = models.ForeignKey(
+        SkillbaseVersion, on_delete=models.PROTECT, related_name="calls", verbose_name=_("skillbase version")
+    )
+    phone = models.CharField(_("phone"), max_length=16)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    outcome = models.CharField(_("outcome"), max_length=24, choices=Outcome.choices, blank=True)
+    dialer = models.CharField(_("dialer"), max_length=32)
+    is_simulated = models.BooleanField(_("simulated"), default=False)
+    persona = models.CharField(_("simulated persona"), max_length=32, blank=True)
+    room_name = models.CharField(_("room"), max_length=128, blank=True)
+    sip_call_id = models.CharField(_("SIP call id"), max_length=128, blank=True)
+    sip_status_code = models.PositiveIntegerField(_("SIP status"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    collected = models.JSONField(_("collected fields"), default=dict, blank=True)
+    callback_at = models.DateTimeField(_("callback at"), null=True, blank=True)
+    last_step = models.CharField(_("last step"), max_length=64, blank=True)
+    lease_owner = models.CharField(_("lease owner"), max_length=128, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    created_at = models.DateTimeField(_("queued"), auto_now_add=True)
+    dial_started_at = models.DateTimeField(_("dialing since"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("call")
+        verbose_name_plural = _("calls")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "attempt"], name="call_unique_attempt"),
+            models.UniqueConstraint(
+                fields=["task"], condition=models.Q(status__in=["queued", "dialing", "in_progress"]), name="call_one_live_per_task"
+            ),
+            models.CheckConstraint(condition=models.Q(status="ended") | models.Q(outcome=""), name="call_outcome_only_when_ended"),
+        ]
+        indexes = [
+            # The reaper's scan: live calls by lease expiry; ended calls (almost all) are not indexed.
+            models.Index(
+                fields=["lease_expires_at"], condition=models.Q(status__in=["queued", "dialing", "in_progress"]), name="call_live_lease_idx"
+            ),
+            models.Index(fields=["campaign", "status"], name="call_campaign_status_idx"),
+            models.Index(fields=["organization", "-created_at"], name="call_org_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Call {self.pk} to {self.phone} (attempt {self.attempt})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        if self.answered_at and self.ended_at:
+            return self.ended_at - self.answered_at
+        return None
+
+
+class DoNotCallEntry(OwnedModel):
+    """A number the organization must never call."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Added by hand")
+        IMPORT = "import", _("Imported")
+        API = "api", _("API")
+        OPT_OUT = "opt_out", _("Callee opted out")
+
+    phone = models.CharField(_("phone"), max_length=16, validators=[e164_validator])
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.MANUAL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("added by")
+    )
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("do-not-call entry")
+        verbose_name_plural = _("do-not-call list")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["organization", "phone"], name="dnc_unique_phone")]
+
+    def __str__(self) -> str:
+        return self.phone

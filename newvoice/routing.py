@@ -1,0 +1,5 @@
+"""WebSocket routes of every app, wrapped by asgi.py in origin validation and authentication."""
+
+from analytics.routing import websocket_urlpatterns as analytics_routes
+
+websocket_urlpatterns = [*analytics_routes]

@@ -1,0 +1,107 @@
+"""Shared fixtures: two organizations with members of each role, and valid skillbase configs.
+
+Everything here writes real rows through the real models; nothing of ours is mocked.
+"""
+
+import copy
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from newvoice.models import Membership, Organization, Role
+
+MINIMAL_CONFIG = {
+    "context": {
+        "role": "receptionist",
+        "company": "Test Clinic",
+        "goal": "confirm the appointment",
+        "language": "en-US",
+    },
+    "flow": {
+        "start": "greeting",
+        "steps": [
+            {
+                "id": "greeting",
+                "say": "Hello {name}, this is {company}. Can you come tomorrow?",
+                "transitions": [{"intent": "yes", "goto": "confirmed"}, {"intent": "no", "goto": "declined"}],
+            },
+            {"id": "confirmed", "say": "Great, see you then.", "end": True, "outcome": "success"},
+            {"id": "declined", "say": "Understood, goodbye.", "end": True, "outcome": "refusal"},
+        ],
+        "intents": {"yes": {"en": ["yes", "sure"]}, "no": {"en": ["no"]}},
+    },
+}
+
+
+@pytest.fixture
+def minimal_config():
+    """A fresh deep copy of a small valid config, safe to mutate in a test."""
+    return copy.deepcopy(MINIMAL_CONFIG)
+
+
+def _user(username: str, **extra):
+    return get_user_model().objects.create_user(username=username, password="pw-for-tests-only", **extra)
+
+
+@pytest.fixture
+def org(db):
+    return Organization.objects.create(name="Acme Salon", slug="acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return Organization.objects.create(name="Other Clinic", slug="other")
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_superuser(username="root", password="pw-for-tests-only")
+
+
+@pytest.fixture
+def member_factory(db):
+    def make(organization, role=Role.OPERATOR, username=None, *, is_staff=True):
+        user = _user(username or f"{organization.slug}-{role}", is_staff=is_staff)
+        Membership.objects.create(organization=organization, user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def operator(org, member_factory):
+    return member_factory(org, Role.OPERATOR)
+
+
+@pytest.fixture
+def viewer(org, member_factory):
+    return member_factory(org, Role.VIEWER)
+
+
+@pytest.fixture
+def org_admin(org, member_factory):
+    return member_factory(org, Role.ADMIN)
+
+
+@pytest.fixture
+def outsider(other_org, member_factory):
+    """An operator of the other organization."""
+    return member_factory(other_org, Role.OPERATOR)
+
+
+@pytest.fixture
+def skillbase_factory(db, minimal_config):
+    from skillbases.models import Skillbase
+
+    def make(organization, name="Reminder", config=None, **kwargs):
+        config = copy.deepcopy(config or minimal_config)
+        skillbase = Skillbase(organization=organization, name=name, **config, **kwargs)
+        skillbase.save()
+        return skillbase
+
+    return make
+
+
+@pytest.fixture
+def skillbase(org, skillbase_factory):
+    return skillbase_factory(org)
