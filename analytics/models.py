@@ -15,7 +15,9 @@ class CallMetrics(OwnedModel):
     call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="metrics", verbose_name=_("call"))
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", verbose_name=_("campaign"))
     skillbase = models.ForeignKey(Skillbase, on_delete=models.CASCADE, related_name="+", verbose_name=_("skillbase"))
-    skillbase_version = models.ForeignKey(SkillbaseVersion, on_delete=models.PROTECT, related_name="+", verbose_name=_("skillbase version"))
+    skillbase_version = models.ForeignKey(
+        SkillbaseVersion, on_delete=models.RESTRICT, related_name="+", verbose_name=_("skillbase version")
+    )
     outcome = models.CharField(_("outcome"), max_length=24, choices=Outcome.choices)
     is_simulated = models.BooleanField(_("simulated"), default=False)
     ended_at = models.DateTimeField(_("ended"))

@@ -58,7 +58,7 @@ class Campaign(OwnedModel):
         CANCELLED = "cancelled", _("Cancelled")
 
     name = models.CharField(_("name"), max_length=200)
-    skillbase = models.ForeignKey(Skillbase, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("skillbase"))
+    skillbase = models.ForeignKey(Skillbase, on_delete=models.RESTRICT, related_name="campaigns", verbose_name=_("skillbase"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.CharField(
         _("status reason"), max_length=500, blank=True, help_text=_("Why the campaign last changed state, e.g. an automatic pause.")
@@ -202,7 +202,7 @@ class Call(OwnedModel):
     task = models.ForeignKey(CallTask, on_delete=models.CASCADE, related_name="calls", verbose_name=_("task"))
     attempt = models.PositiveIntegerField(_("attempt"))
     skillbase_version = models.ForeignKey(
-        SkillbaseVersion, on_delete=models.PROTECT, related_name="calls", verbose_name=_("skillbase version")
+        SkillbaseVersion, on_delete=models.RESTRICT, related_name="calls", verbose_name=_("skillbase version")
     )
     phone = models.CharField(_("phone"), max_length=16)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -283,3 +283,60 @@ class DoNotCallEntry(OwnedModel):
 
     def __str__(self) -> str:
         return self.phone
+
+
+class ContactImport(OwnedModel):
+    """A contact file imported in the background, with progress the admin and API show."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports", verbose_name=_("campaign"))
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    filename = models.CharField(_("file name"), max_length=255)
+    size = models.PositiveBigIntegerField(_("size, bytes"), default=0)
+    region = models.CharField(_("region"), max_length=2, blank=True)
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows_processed = models.PositiveIntegerField(_("rows processed"), default=0)
+    bytes_processed = models.PositiveBigIntegerField(_("bytes processed"), default=0)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("uploaded by")
+    )
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("contact import")
+        verbose_name_plural = _("contact imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} → {self.campaign_id}"
+
+    def claim(self) -> bool:
+        """Take the import for this worker; False when another one has it or it is finished."""
+        claimed = ContactImport.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
+            status=self.Status.RUNNING, started_at=timezone.now()
+        )
+        return claimed == 1
+
+    def record_progress(self, rows: int, bytes_read: int) -> None:
+        ContactImport.objects.filter(pk=self.pk).update(rows_processed=rows, bytes_processed=bytes_read)
+
+    def finish(self, report: dict) -> None:
+        self.status = self.Status.FAILED if report.get("file_error") else self.Status.DONE
+        self.report, self.rows_processed, self.finished_at = report, report.get("total", 0), timezone.now()
+        self.save(update_fields=["status", "report", "rows_processed", "finished_at"])
+
+    @property
+    def progress(self) -> float:
+        """Share of the file read, 0..1."""
+        if self.status == self.Status.DONE:
+            return 1.0
+        return min(self.bytes_processed / self.size, 1.0) if self.size else 0.0

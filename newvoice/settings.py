@@ -95,7 +95,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-newvoice.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_NAME", default=str(VAR_DIR / "test-newvoice.sqlite3"))}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -157,6 +157,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
 
+MEDIA_URL = "media/"
+# Uploaded contact files wait here for the background import; with several machines, point it at
+# shared storage (or configure STORAGES) so any task worker can read them.
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+
 LOGIN_URL = "admin:login"
 
 REST_FRAMEWORK = {
@@ -164,6 +169,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -204,6 +210,8 @@ NEWVOICE_CURRENCY = env.str("NEWVOICE_CURRENCY", default="USD")
 NEWVOICE_DEFAULT_REGION = env.str("NEWVOICE_DEFAULT_REGION", default="RU")
 NEWVOICE_DEFAULT_TIMEZONE = env.str("NEWVOICE_DEFAULT_TIMEZONE", default="Europe/Moscow")
 NEWVOICE_IMPORT_MAX_BYTES = env.int("NEWVOICE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+# Uploads larger than this are imported by a background task, with progress on the campaign page.
+NEWVOICE_IMPORT_BACKGROUND_BYTES = env.int("NEWVOICE_IMPORT_BACKGROUND_BYTES", default=1024 * 1024)
 LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", default="")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", default="")

@@ -1,3 +1,4 @@
+import copy
 from typing import Any
 
 from django.conf import settings
@@ -41,12 +42,30 @@ class Skillbase(OwnedModel):
     def parsed_config(self) -> SkillbaseConfig:
         return validate_config(self.config_dict())
 
+    # The config as loaded from the database, to tell an edited copy from a merely stale one.
+    _loaded_config: dict[str, Any] | None = None
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        if all(section in field_names for section in SECTIONS):
+            # A deep copy: callers edit the JSON in place (skillbase.flow["steps"][0]["say"] = ...).
+            instance._loaded_config = copy.deepcopy(instance.config_dict())
+        return instance
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        if fields is None or set(SECTIONS) <= set(fields):
+            self._loaded_config = copy.deepcopy(self.config_dict())
+
     def clean(self) -> None:
+        self._apply_normalised(self._validated_config())
+
+    def _validated_config(self) -> SkillbaseConfig:
         try:
-            config = self.parsed_config()
+            return self.parsed_config()
         except ConfigError as exc:
             raise ValidationError(exc.by_section()) from None
-        self._apply_normalised(config)
 
     def _apply_normalised(self, config: SkillbaseConfig) -> None:
         # Store what was validated, defaults filled in, so a version shows the full behaviour.
@@ -58,20 +77,31 @@ class Skillbase(OwnedModel):
         return self.versions.filter(version=self.version).first()
 
     def save(self, *args, author=None, note: str = "", **kwargs) -> None:
-        """Validate the config and, when it changed, record a new version in the same transaction."""
-        try:
-            config = self.parsed_config()
-        except ConfigError as exc:
-            raise ValidationError(exc.by_section()) from None
-        self._apply_normalised(config)
+        """Validate the config and, when it changed, record a new version in the same transaction.
+
+        A copy whose config was not edited since it was loaded keeps the stored config, so renaming
+        a stale copy cannot silently undo someone else's newer config version.
+        """
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and not set(SECTIONS) & set(update_fields):
+            super().save(*args, **kwargs)  # e.g. a rename: the config is neither written nor versioned
+            return
+        edited = self._loaded_config is None or self.config_dict() != self._loaded_config
         with transaction.atomic():
-            if self.pk is not None:
-                # Lock the row: two editors saving at once must get versions n+1 and n+2.
-                self.version = Skillbase.objects.select_for_update().values_list("version", flat=True).get(pk=self.pk)
-            last = None if self.pk is None else self.versions.filter(version=self.version).first()
+            # Lock the row: two editors saving at once must get versions n+1 and n+2.
+            stored = Skillbase.objects.select_for_update().filter(pk=self.pk).values("version", *SECTIONS).first() if self.pk else None
+            if stored and not edited:
+                for section in SECTIONS:
+                    setattr(self, section, stored[section])
+            self._apply_normalised(self._validated_config())
+            self.version = stored["version"] if stored else 0
+            last = self.versions.filter(version=self.version).first() if stored else None
             changed = last is None or last.config != self.config_dict()
             if changed:
                 self.version += 1
+                if update_fields is not None:
+                    # The row must hold exactly what the new version records.
+                    kwargs["update_fields"] = {*update_fields, *SECTIONS, "version", "updated_at"}
             super().save(*args, **kwargs)
             if changed:
                 SkillbaseVersion.objects.create(
@@ -83,12 +113,14 @@ class Skillbase(OwnedModel):
                     author=author,
                     note=note,
                 )
+        self._loaded_config = copy.deepcopy(self.config_dict())
 
     def rollback_to(self, version: int, *, author=None) -> "SkillbaseVersion":
         """Make ``version``'s config current again, as a new version (history is never rewritten)."""
         old = self.versions.get(version=version)
         for section in SECTIONS:
-            setattr(self, section, old.config.get(section, {}))
+            setattr(self, section, copy.deepcopy(old.config.get(section, {})))
+        self._loaded_config = None  # a deliberate edit, even when this copy was loaded at that version
         self.save(author=author, note=f"Rollback to version {version}")
         return self.current_version
 
@@ -119,7 +151,7 @@ class SkillbaseVersion(OwnedModel):
         return f"{self.name} v{self.version}"
 
     def save(self, *args, **kwargs) -> None:
-        if self.pk is not None:
+        if not self._state.adding:
             raise ValidationError(_("A skillbase version cannot be changed; save the skillbase to make a new one."))
         super().save(*args, **kwargs)
 

@@ -1,20 +1,24 @@
 """The skillbase configuration: what the bot is, what it says, how it sounds, which LLM drives it.
 
 Every write path (admin, API, JSON import, seed) calls ``validate_config``. Structure is checked by
-pydantic; the flow's graph and templates are checked after it. Each problem comes back as a
-``ConfigIssue`` with the JSON path of the offending value, e.g. ``flow.steps[2].transitions[0].goto``.
+pydantic; the flow's intents, graph and templates are checked after it, even when another section is
+broken, so one pass reports every independent problem. Each problem comes back as a ``ConfigIssue``
+with the JSON path of the offending value, e.g. ``flow.steps[2].transitions[0].goto``, and a sentence
+meant for whoever edits the config, not for a programmer.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from django.conf.locale import LANG_INFO
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 # Outcomes a flow's end step may report. The campaign engine's call outcomes are a superset.
 FLOW_OUTCOMES = ("success", "refusal", "callback_requested", "opted_out", "voicemail", "failed")
@@ -30,13 +34,33 @@ LLM_PROVIDERS = ("flow", "openai")
 # BCP-47 as used by speech providers: language, optional script, optional region.
 _LANGUAGE_TAG = re.compile(r"^(?P<lang>[a-z]{2,3})(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$")
 _IDENTIFIER = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$"
+_WEB_ADDRESS = r"^(https?://\S+)?$"
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+_LANGUAGE_NAMES = {info["name"].lower(): code for code, info in LANG_INFO.items() if "-" not in code and "name" in info}
 
 
 def check_language(value: str) -> str:
     match = _LANGUAGE_TAG.match(value)
-    if not match or match["lang"] not in LANG_INFO:
-        raise ValueError(f"'{value}' is not a language code like 'ru-RU' or 'en-US'.")
-    return value
+    if match and match["lang"] in LANG_INFO:
+        return value
+    if match:
+        problem = f"'{value}' is not a known language code: there is no language '{match['lang']}'."
+    else:
+        problem = f"'{value}' is not a language code."
+    hint = _language_hint(value)
+    raise ValueError(f"{problem} Use a code like 'ru-RU' or 'en-US'" + (f" (did you mean '{hint}'?)." if hint else "."))
+
+
+def _language_hint(value: str) -> str | None:
+    """The code someone probably meant by 'Russian', 'ru_RU' or 'ru-ru'."""
+    if value.strip().lower() in _LANGUAGE_NAMES:
+        return _LANGUAGE_NAMES[value.strip().lower()]
+    lang, _, region = value.strip().replace("_", "-").partition("-")
+    candidate = f"{lang.lower()}-{region.upper()}" if region else lang.lower()
+    match = _LANGUAGE_TAG.match(candidate)
+    return candidate if match and match["lang"] in LANG_INFO and candidate != value else None
 
 
 LanguageTag = Annotated[str, Field(max_length=35)]
@@ -85,16 +109,20 @@ class Step(_Section):
 
     @model_validator(mode="after")
     def _terminal_rules(self) -> Step:
+        # One message naming every broken rule, so a step is fixed in one pass.
+        problems = []
         if not self.say and not self.instructions:
-            raise ValueError("A step needs 'say' or 'instructions'.")
+            problems.append("needs 'say' (what the bot says) or 'instructions' (what the bot should do).")
         if self.end and self.outcome is None:
-            raise ValueError("An end step needs an 'outcome'.")
+            problems.append(f"ends the call ('end': true), so it needs an 'outcome', one of: {', '.join(FLOW_OUTCOMES)}.")
         if not self.end and self.outcome is not None:
-            raise ValueError("Only an end step ('end': true) may have an 'outcome'.")
+            problems.append("has an 'outcome' but is not an end step; add \"end\": true or remove the outcome.")
         if self.end and self.transitions:
-            raise ValueError("An end step cannot have transitions.")
+            problems.append("ends the call ('end': true), so it cannot have transitions.")
         if not self.end and not self.transitions:
-            raise ValueError("A step that is not an end step needs at least one transition.")
+            problems.append("does not end the call, so it needs at least one transition (or \"end\": true and an 'outcome').")
+        if problems:
+            raise ValueError(" ".join(f"Step '{self.id}' {problem}" for problem in problems))
         return self
 
 
@@ -106,13 +134,15 @@ class Fallback(_Section):
 
 class Voicemail(_Section):
     action: Literal["leave_message", "hang_up"] = "hang_up"
-    message: str = Field(default="", max_length=2000)
+    # validate_default: the check below must also run when 'message' is left out.
+    message: str = Field(default="", max_length=2000, validate_default=True)
 
-    @model_validator(mode="after")
-    def _message_when_leaving(self) -> Voicemail:
-        if self.action == "leave_message" and not self.message:
-            raise ValueError("'leave_message' needs a 'message'.")
-        return self
+    @field_validator("message")
+    @classmethod
+    def _message_when_leaving(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("action") == "leave_message" and not value:
+            raise ValueError("To leave a voicemail ('action': 'leave_message'), write the 'message' the bot should leave.")
+        return value
 
 
 class Limits(_Section):
@@ -132,6 +162,10 @@ class FlowConfig(_Section):
     voicemail: Voicemail = Field(default_factory=Voicemail)
     limits: Limits = Field(default_factory=Limits)
 
+    def known_variables(self) -> set[str]:
+        collected = {c.field for s in self.steps for c in s.collect}
+        return set(BUILTIN_VARIABLES) | set(self.variables) | collected
+
 
 class VoiceConfig(_Section):
     """Speech in and out. Keys come from the environment (see README), never from here."""
@@ -145,18 +179,20 @@ class VoiceConfig(_Section):
     allow_interruptions: bool = True
     min_interruption_seconds: float = Field(default=0.5, ge=0, le=5)
     min_endpointing_delay: float = Field(default=0.5, ge=0, le=10)
-    max_endpointing_delay: float = Field(default=3.0, ge=0, le=30)
+    max_endpointing_delay: float = Field(default=3.0, ge=0, le=30, validate_default=True)
 
     @field_validator("language")
     @classmethod
     def _language(cls, value: str | None) -> str | None:
         return None if value is None else check_language(value)
 
-    @model_validator(mode="after")
-    def _endpointing_order(self) -> VoiceConfig:
-        if self.min_endpointing_delay > self.max_endpointing_delay:
-            raise ValueError("'min_endpointing_delay' must not exceed 'max_endpointing_delay'.")
-        return self
+    @field_validator("max_endpointing_delay")
+    @classmethod
+    def _endpointing_order(cls, value: float, info: ValidationInfo) -> float:
+        minimum = info.data.get("min_endpointing_delay")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"'max_endpointing_delay' ({value:g}) must not be less than 'min_endpointing_delay' ({minimum:g}).")
+        return value
 
 
 class LLMConfig(_Section):
@@ -164,16 +200,18 @@ class LLMConfig(_Section):
     OpenAI-compatible endpoint (``base_url``), its key read from the env var ``api_key_env``."""
 
     provider: Literal[LLM_PROVIDERS] = "flow"  # type: ignore[valid-type]
-    model: str = Field(default="gpt-4o-mini", max_length=200)
-    base_url: str = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
+    model: str = Field(default="gpt-4o-mini", max_length=200, validate_default=True)
+    base_url: str = Field(default="", max_length=500, pattern=_WEB_ADDRESS)
     temperature: float = Field(default=0.3, ge=0, le=2)
-    api_key_env: str = Field(default="OPENAI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=100)
+    api_key_env: str = Field(default="OPENAI_API_KEY", pattern=_ENV_NAME, max_length=100)
 
-    @model_validator(mode="after")
-    def _model_for_remote(self) -> LLMConfig:
-        if self.provider != "flow" and not self.model:
-            raise ValueError(f"Provider '{self.provider}' needs a 'model'.")
-        return self
+    @field_validator("model")
+    @classmethod
+    def _model_for_remote(cls, value: str, info: ValidationInfo) -> str:
+        provider = info.data.get("provider")
+        if provider not in (None, "flow") and not value:
+            raise ValueError(f"Provider '{provider}' needs a 'model', e.g. 'gpt-4o-mini'.")
+        return value
 
 
 class SkillbaseConfig(_Section):
@@ -190,8 +228,7 @@ class SkillbaseConfig(_Section):
         return next(s for s in self.flow.steps if s.id == step_id)
 
     def known_variables(self) -> set[str]:
-        collected = {c.field for s in self.flow.steps for c in s.collect}
-        return set(BUILTIN_VARIABLES) | set(self.flow.variables) | collected
+        return self.flow.known_variables()
 
 
 @dataclass(frozen=True)
@@ -212,8 +249,12 @@ class ConfigError(ValueError):
         """Messages grouped by top-level section (``context``, ``flow``, ...), paths kept."""
         grouped: dict[str, list[str]] = {}
         for issue in self.issues:
-            grouped.setdefault(issue.path.split(".")[0].split("[")[0], []).append(str(issue))
+            grouped.setdefault(_section_of(issue.path), []).append(str(issue))
         return grouped
+
+
+def _section_of(path: str) -> str:
+    return path.split(".")[0].split("[")[0]
 
 
 def json_path(loc: tuple[Any, ...]) -> str:
@@ -226,24 +267,95 @@ def json_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
+# Parts pydantic adds to an error's location that are not keys of the document: validator and
+# union tags such as 'function-after[_check(), str]', and '[key]' for a bad dictionary key.
+_INTERNAL_LOC = re.compile(r"^(\[key\]|[a-z][a-z-]*\[.*\])$")
+_PATTERN_HINTS = {
+    _IDENTIFIER: "is not a valid name: use 1-64 letters, digits, '_' or '-', without spaces.",
+    _WEB_ADDRESS: "is not a web address: start it with 'http://' or 'https://', or leave it empty.",
+    _ENV_NAME: "is not an environment variable name: use capital letters, digits and '_', like 'OPENAI_API_KEY'.",
+}
+_TYPE_MESSAGES = {
+    "string_type": "This must be text.",
+    "int_type": "This must be a whole number.",
+    "int_parsing": "This must be a whole number.",
+    "int_from_float": "This must be a whole number.",
+    "float_type": "This must be a number.",
+    "float_parsing": "This must be a number.",
+    "bool_type": "This must be true or false.",
+    "bool_parsing": "This must be true or false.",
+    "list_type": "This must be a list, written in square brackets [...].",
+    "dict_type": "This must be an object with named fields, written in curly braces {...}.",
+    "model_type": "This must be an object with named fields, written in curly braces {...}.",
+}
+_BOUND_MESSAGES = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return f"'{text[:60]}…'" if len(text) > 60 else f"'{text}'"
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names allowed at ``loc`` (a location inside SkillbaseConfig), for typo hints."""
+    model: type[BaseModel] | None = SkillbaseConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        model = _model_in(field.annotation) if field else None
+    return list(model.model_fields) if model else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_model_in, get_args(annotation)) if m), None)
+
+
+def _unknown_field(loc: tuple[Any, ...]) -> str:
+    name, allowed = str(loc[-1]), _fields_at(loc[:-1])
+    guess = difflib.get_close_matches(name, allowed, n=1)
+    if guess:
+        return f"Unknown field '{name}' (did you mean '{guess[0]}'?)."
+    return f"Unknown field '{name}'. Allowed fields here: {', '.join(allowed)}." if allowed else f"Unknown field '{name}'."
+
+
 def _plain_message(error: dict[str, Any]) -> str:
-    kind = error["type"]
+    """pydantic's message rewritten for someone who edits the config, not the code."""
+    kind, ctx, loc = error["type"], error.get("ctx") or {}, error["loc"]
     if kind == "missing":
-        return "This field is required."
+        return f"'{loc[-1]}' is required."
     if kind == "extra_forbidden":
-        return f"Unknown field '{error['loc'][-1]}'."
-    if kind == "string_pattern_mismatch" and error["loc"][-1] in ("id", "goto", "start", "intent", "field", "step"):
-        return "Use 1-64 letters, digits, '_' or '-'."
-    message = error["msg"]
-    return message.removeprefix("Value error, ")
+        return _unknown_field(loc)
+    if kind == "literal_error":
+        return f"{_shown(error['input'])} is not allowed here. Choose one of: {ctx['expected']}."
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in _PATTERN_HINTS:
+        return f"{_shown(error['input'])} {_PATTERN_HINTS[ctx['pattern']]}"
+    if kind == "string_too_short":
+        return "This must not be empty." if ctx.get("min_length") == 1 else f"Use at least {ctx['min_length']} characters."
+    if kind == "string_too_long":
+        return f"This is too long: at most {ctx['max_length']} characters."
+    if kind == "too_short":
+        return f"This list needs at least {ctx['min_length']} {'item' if ctx['min_length'] == 1 else 'items'}."
+    if kind == "too_long":
+        return f"This list is too long: at most {ctx['max_length']} items."
+    for bound, words in _BOUND_MESSAGES.items():
+        if bound in ctx and kind.endswith(("than", "than_equal")):
+            return f"This must be {words} {_number(ctx[bound])}, not {_number(error['input'])}."
+    if kind in _TYPE_MESSAGES:
+        return _TYPE_MESSAGES[kind]
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _from_pydantic(exc: ValidationError) -> list[ConfigIssue]:
     issues = []
     for error in exc.errors():
-        # A failing model validator reports the model's own location; drop pydantic's
-        # internal tags such as 'function-after[...]' so the path stays the JSON path.
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and _INTERNAL_LOC.match(p)))
         issues.append(ConfigIssue(json_path(loc), _plain_message(error)))
     return issues
 
@@ -251,37 +363,57 @@ def _from_pydantic(exc: ValidationError) -> list[ConfigIssue]:
 def template_variables(template: str) -> list[str]:
     """Names used as ``{name}`` in a template; ValueError on a malformed template."""
     names = []
-    for _literal, field, _spec, _conversion in string.Formatter().parse(template):
+    for _literal, field, spec, conversion in string.Formatter().parse(template):
         if field is not None:
+            if spec or conversion:
+                raise ValueError(f"write variables plainly, like '{{{field}}}', without '!' or ':' after the name")
             names.append(field)
     return names
 
 
-def _check_templates(config: SkillbaseConfig) -> list[ConfigIssue]:
-    known = config.known_variables()
-    templates = [(f"flow.steps[{i}].say", s.say) for i, s in enumerate(config.flow.steps)]
-    templates += [(f"flow.steps[{i}].instructions", s.instructions) for i, s in enumerate(config.flow.steps)]
-    templates += [("flow.fallback.reprompt", config.flow.fallback.reprompt)]
-    templates += [("flow.voicemail.message", config.flow.voicemail.message)]
+def _template_problem(exc: ValueError) -> str:
+    reason = str(exc)
+    if reason.startswith("Single '}'"):
+        reason = "there is a '}' without a matching '{'"
+    elif reason.startswith(("Single '{'", "expected '}'", "unmatched '{'")):
+        reason = "there is a '{' that is not closed with '}'"
+    return f"Broken template: {reason}. To show a brace as text, write it twice: '{{{{' or '}}}}'."
+
+
+def _check_templates(flow: FlowConfig) -> list[ConfigIssue]:
+    known = flow.known_variables()
+    templates = [(f"flow.steps[{i}].say", s.say) for i, s in enumerate(flow.steps)]
+    templates += [(f"flow.steps[{i}].instructions", s.instructions) for i, s in enumerate(flow.steps)]
+    templates += [("flow.fallback.reprompt", flow.fallback.reprompt), ("flow.voicemail.message", flow.voicemail.message)]
     issues = []
     for path, text in templates:
         try:
             names = template_variables(text)
         except ValueError as exc:
-            issues.append(ConfigIssue(path, f"Broken template: {exc}. Write '{{{{' for a literal brace."))
+            issues.append(ConfigIssue(path, _template_problem(exc)))
             continue
-        for name in names:
+        for name in dict.fromkeys(names):
             if name not in known:
-                choices = ", ".join(sorted(known))
-                issues.append(ConfigIssue(path, f"Unknown variable '{{{name}}}'. Known variables: {choices}."))
+                issues.append(ConfigIssue(path, _unknown_variable(name, known)))
     return issues
+
+
+def _unknown_variable(name: str, known: set[str]) -> str:
+    choices = _listing(sorted(known), limit=30)
+    if not name:
+        return f"Empty braces '{{}}': put a variable name inside, like '{{name}}'. Known variables: {choices}."
+    guess = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{{{guess[0]}}}'?)" if guess else ""
+    return f"Unknown variable '{{{name}}}'{hint}. Known variables: {choices}; declare others in flow.variables."
 
 
 def _check_intents(flow: FlowConfig) -> list[ConfigIssue]:
     issues = []
     for name, phrases in flow.intents.items():
         if not any(phrases.values()):
-            issues.append(ConfigIssue(f"flow.intents.{name}", f"Intent '{name}' has no phrases."))
+            issues.append(
+                ConfigIssue(f"flow.intents.{name}", f'Intent \'{name}\' has no phrases: add at least one, e.g. {{"en": ["yes"]}}.')
+            )
         for language in phrases:
             try:
                 check_language(language)
@@ -295,33 +427,51 @@ def _check_graph(flow: FlowConfig) -> list[ConfigIssue]:
     index: dict[str, int] = {}
     for i, step in enumerate(flow.steps):
         if step.id in index:
-            issues.append(ConfigIssue(f"flow.steps[{i}].id", f"Duplicate step id '{step.id}' (also flow.steps[{index[step.id]}])."))
+            issues.append(ConfigIssue(f"flow.steps[{i}].id", f"Duplicate step id '{step.id}': flow.steps[{index[step.id]}] has it too."))
         else:
             index[step.id] = i
     if flow.start not in index:
-        issues.append(ConfigIssue("flow.start", f"Start step '{flow.start}' is not one of the steps."))
+        issues.append(ConfigIssue("flow.start", f"The start step '{flow.start}' is not one of the steps ({_listing(index)})."))
     if flow.fallback.step is not None and flow.fallback.step not in index:
-        issues.append(ConfigIssue("flow.fallback.step", f"Step '{flow.fallback.step}' does not exist."))
-    known_intents = set(flow.intents) | set(BUILTIN_INTENTS)
+        issues.append(ConfigIssue("flow.fallback.step", f"There is no step '{flow.fallback.step}'."))
     for i, step in enumerate(flow.steps):
         for j, transition in enumerate(step.transitions):
             if transition.goto not in index:
-                issues.append(ConfigIssue(f"flow.steps[{i}].transitions[{j}].goto", f"Step '{transition.goto}' does not exist."))
+                issues.append(ConfigIssue(f"flow.steps[{i}].transitions[{j}].goto", f"There is no step '{transition.goto}' to go to."))
+    # Reachability is only meaningful once every step reference resolves to exactly one step.
+    references_resolve = not issues
+    issues += _check_step_details(flow)
+    return issues + _check_reachability(flow, index) if references_resolve else issues
+
+
+def _listing(names: Iterable[str], limit: int = 10) -> str:
+    names = list(names)
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _check_step_details(flow: FlowConfig) -> list[ConfigIssue]:
+    issues = []
+    known_intents = set(flow.intents) | set(BUILTIN_INTENTS)
+    for i, step in enumerate(flow.steps):
+        for j, transition in enumerate(step.transitions):
             if transition.intent not in known_intents:
                 issues.append(
                     ConfigIssue(
                         f"flow.steps[{i}].transitions[{j}].intent",
-                        f"Intent '{transition.intent}' is not defined in flow.intents (built-in intents: {', '.join(BUILTIN_INTENTS)}).",
+                        f"Intent '{transition.intent}' is not defined: add it to flow.intents "
+                        f"or use a built-in intent ({', '.join(BUILTIN_INTENTS)}).",
                     )
                 )
         if any(t.intent == "collected" for t in step.transitions) and not step.collect:
             issues.append(ConfigIssue(f"flow.steps[{i}].transitions", "The 'collected' intent needs fields in 'collect'."))
-        for name in step.collect:
-            if name.field in BUILTIN_VARIABLES:
-                issues.append(ConfigIssue(f"flow.steps[{i}].collect", f"'{name.field}' is a built-in variable; choose another field name."))
-    if issues:
-        return issues
-    return _check_reachability(flow, index)
+        for k, collected in enumerate(step.collect):
+            if collected.field in BUILTIN_VARIABLES:
+                issues.append(
+                    ConfigIssue(
+                        f"flow.steps[{i}].collect[{k}].field", f"'{collected.field}' is a built-in variable; choose another field name."
+                    )
+                )
+    return issues
 
 
 def _edges(flow: FlowConfig, step: Step) -> set[str]:
@@ -341,12 +491,17 @@ def _check_reachability(flow: FlowConfig, index: dict[str, int]) -> list[ConfigI
                 reached.add(target)
                 queue.append(target)
     issues = [
-        ConfigIssue(f"flow.steps[{index[s.id]}]", f"Step '{s.id}' cannot be reached from the start step '{flow.start}'.")
+        ConfigIssue(
+            f"flow.steps[{index[s.id]}]",
+            f"Step '{s.id}' can never be reached: no transition leads to it from the start step '{flow.start}'.",
+        )
         for s in flow.steps
         if s.id not in reached
     ]
     if not any(by_id[s].end for s in reached):
-        issues.append(ConfigIssue("flow.steps", f"No end step can be reached from the start step '{flow.start}'."))
+        issues.append(
+            ConfigIssue("flow.steps", f"No end step can be reached from the start step '{flow.start}', so a call could never finish.")
+        )
         return issues
     # Every reachable step must be able to finish the call, or a conversation could loop forever.
     finishing = {s.id for s in flow.steps if s.end}
@@ -358,8 +513,16 @@ def _check_reachability(flow: FlowConfig, index: dict[str, int]) -> list[ConfigI
                 finishing.add(s.id)
                 changed = True
     for step_id in sorted(reached - finishing, key=index.get):
-        issues.append(ConfigIssue(f"flow.steps[{index[step_id]}]", f"No end step can be reached from step '{step_id}'."))
+        issues.append(
+            ConfigIssue(
+                f"flow.steps[{index[step_id]}]", f"No end step can be reached from step '{step_id}', so a call there could never finish."
+            )
+        )
     return issues
+
+
+def _check_flow(flow: FlowConfig) -> list[ConfigIssue]:
+    return _check_intents(flow) + _check_graph(flow) + _check_templates(flow)
 
 
 SECTIONS = ("context", "flow", "voice", "llm")
@@ -368,14 +531,16 @@ SECTIONS = ("context", "flow", "voice", "llm")
 def validate_config(data: dict[str, Any]) -> SkillbaseConfig:
     """The typed config, or ConfigError listing every problem with its JSON path."""
     if not isinstance(data, dict):
-        raise ConfigError([ConfigIssue("", "The configuration must be a JSON object.")])
+        raise ConfigError([ConfigIssue("", "The configuration must be a JSON object with the sections context, flow, voice and llm.")])
     try:
         config = SkillbaseConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_from_pydantic(exc)) from None
-    issues = _check_intents(config.flow) + _check_graph(config.flow)
-    if not issues:
-        issues = _check_templates(config)
+        issues = _from_pydantic(exc)
+        # A mistake in another section must not hide the flow's own problems: check it alone.
+        if "flow" not in {_section_of(i.path) for i in issues}:
+            issues += _check_flow(FlowConfig.model_validate(data["flow"]))
+        raise ConfigError(issues) from None
+    issues = _check_flow(config.flow)
     if issues:
         raise ConfigError(issues)
     return config

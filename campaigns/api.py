@@ -1,0 +1,132 @@
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, renderers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from campaigns import exporting
+from campaigns.actions import add_to_do_not_call, start_contact_import
+from campaigns.contacts.importing import import_contacts
+from campaigns.models import Campaign, ContactImport, DoNotCallEntry
+from campaigns.serializers import (
+    CallListUploadSerializer,
+    CampaignSerializer,
+    ContactImportSerializer,
+    DoNotCallSerializer,
+    ImportReportSerializer,
+)
+from newvoice.api import OrganizationRolePermission, OrganizationScopedViewSet
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    media_type, format, charset = "text/csv", "csv", "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class XLSXRenderer(renderers.BaseRenderer):
+    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    format, charset, render_style = "xlsx", None, "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class CampaignViewSet(OrganizationScopedViewSet):
+    queryset = Campaign.objects.select_related("skillbase")
+    serializer_class = CampaignSerializer
+    filterset_fields = ["status", "skillbase", "organization"]
+    ordering_fields = ["created_at", "name", "status"]
+    ordering = ["-created_at"]
+
+    def perform_create(self, serializer):
+        serializer.save(created_by=self.request.user)
+
+    @extend_schema(
+        request={"multipart/form-data": CallListUploadSerializer},
+        parameters=[OpenApiParameter("dry_run", bool, description="Check the file and report, write nothing.")],
+        responses={
+            200: ImportReportSerializer,
+            202: OpenApiResponse(ContactImportSerializer, description="A large file: imported in the background."),
+            400: OpenApiResponse(description="The file cannot be imported at all; nothing was written."),
+            413: OpenApiResponse(description="The file is over the size limit."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="call-list", parser_classes=[MultiPartParser, FormParser])
+    def call_list(self, request, pk=None):
+        """Upload contacts (CSV or XLSX). Small files are imported at once and the report returned;
+        large ones are imported in the background: poll the returned import for progress."""
+        campaign = self.get_object()
+        upload_form = CallListUploadSerializer(data=request.data)
+        upload_form.is_valid(raise_exception=True)
+        upload = upload_form.validated_data["file"]
+        region = upload_form.validated_data.get("region", "")
+        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        if upload.size > settings.NEWVOICE_IMPORT_MAX_BYTES:
+            limit = settings.NEWVOICE_IMPORT_MAX_BYTES / 2**20
+            detail = _("The file is %(size).1f MB; the limit is %(limit).1f MB.") % {"size": upload.size / 2**20, "limit": limit}
+            return Response({"detail": detail}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        if upload.size > settings.NEWVOICE_IMPORT_BACKGROUND_BYTES:
+            job = start_contact_import(campaign, upload, user=request.user, dry_run=dry_run, region=region)
+            return Response(ContactImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        report = import_contacts(campaign, upload, upload.name, dry_run=dry_run, region=region or None)
+        if report.file_error:
+            return Response({"detail": report.file_error}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(ImportReportSerializer(report).data)
+
+    @extend_schema(responses=ContactImportSerializer)
+    @action(detail=True, methods=["get"], url_path=r"imports/(?P<import_id>\d+)")
+    def imports(self, request, pk=None, import_id=None):
+        """Progress and report of a background import."""
+        job = get_object_or_404(ContactImport, campaign=self.get_object(), pk=import_id)
+        return Response(ContactImportSerializer(job).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["csv", "xlsx"], description="File type (default csv).")],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, XLSXRenderer.media_type): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[CSVRenderer, XLSXRenderer])
+    def export(self, request, pk=None):
+        """Results per contact: status, outcome, attempts, last call, duration, cost, collected fields.
+        Cells that a spreadsheet would run as a formula are escaped."""
+        campaign = self.get_object()
+        name = slugify(campaign.name) or f"campaign-{campaign.pk}"
+        if request.accepted_renderer.format == "xlsx":
+            response = HttpResponse(exporting.export_xlsx(campaign), content_type=XLSXRenderer.media_type)
+            response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+            return response
+        response = StreamingHttpResponse(exporting.export_csv(campaign), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+
+
+class DoNotCallViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Numbers never to call. Adding one cancels its pending tasks in every campaign."""
+
+    queryset = DoNotCallEntry.objects.all()
+    serializer_class = DoNotCallSerializer
+    permission_classes = [OrganizationRolePermission]
+    filterset_fields = ["source", "organization"]
+    search_fields = ["phone", "reason"]
+    ordering_fields = ["created_at", "phone"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        return super().get_queryset().for_user(self.request.user)
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        entry, cancelled = add_to_do_not_call(
+            data["organization"].pk, data["phone"], reason=data.get("reason", ""), source=DoNotCallEntry.Source.API, user=self.request.user
+        )
+        entry.cancelled_tasks = cancelled
+        serializer.instance = entry

@@ -1,0 +1,218 @@
+"""Turning a contact file's cells into clean values: column roles, E.164 phones, time zones."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+from django.utils.translation import gettext as _
+from phonenumbers import timezone as phone_timezones
+
+from campaigns.contacts.reading import ImportFileError
+
+# Header aliases, compared after folding case, "ё", spaces, dots, dashes and underscores away.
+ALIASES = {
+    "phone": (
+        "phone",
+        "phonenumber",
+        "number",
+        "telephone",
+        "tel",
+        "mobile",
+        "mobilephone",
+        "cell",
+        "msisdn",
+        "телефон",
+        "номер",
+        "номертелефона",
+        "тел",
+        "мобильный",
+        "мобильныйтелефон",
+        "сотовый",
+    ),
+    "name": ("name", "fullname", "fio", "contact", "contactname", "customer", "client", "имя", "фио", "клиент", "контакт"),
+    "timezone": ("timezone", "tz", "zone", "часовойпояс", "пояс", "таймзона", "временнаязона"),
+}
+_FOLD = re.compile(r"[\s._\-/]+")
+_KEY = re.compile(r"[^\w]+")
+
+
+def fold(header: str) -> str:
+    return _FOLD.sub("", header.strip().lower().replace("ё", "е"))
+
+
+def variable_key(header: str) -> str:
+    """``"Услуга "`` → ``"услуга"``, ``"Appointment Time"`` → ``"appointment_time"``: usable as ``{key}``."""
+    key = _KEY.sub("_", header.strip().lower().replace("ё", "е")).strip("_")
+    if key and key[0].isdigit():
+        key = f"col_{key}"
+    return key
+
+
+@dataclass(frozen=True)
+class Columns:
+    phone: int
+    name: int | None
+    timezone: int | None
+    variables: tuple[tuple[int, str], ...]  # (index, key)
+    headers: tuple[str, ...]
+
+
+def map_columns(header: list[str]) -> Columns:
+    roles: dict[str, int] = {}
+    variables: list[tuple[int, str]] = []
+    seen_keys: set[str] = set()
+    for index, title in enumerate(header):
+        folded = fold(title)
+        role = next((r for r, names in ALIASES.items() if folded in names), None)
+        if role and role not in roles:
+            roles[role] = index
+            continue
+        key = variable_key(title) or f"column_{index + 1}"
+        while key in seen_keys or key in ("name", "phone"):
+            key = f"{key}_{index + 1}"
+        seen_keys.add(key)
+        variables.append((index, key))
+    if "phone" not in roles:
+        shown = ", ".join(f"'{h}'" for h in header if h) or _("(none)")
+        raise ImportFileError(
+            _("No phone column found. Name one of the columns 'phone' or 'телефон'. Columns in the file: %(columns)s.") % {"columns": shown}
+        )
+    return Columns(
+        phone=roles["phone"],
+        name=roles.get("name"),
+        timezone=roles.get("timezone"),
+        variables=tuple(variables),
+        headers=tuple(header),
+    )
+
+
+class RowError(ValueError):
+    def __init__(self, column: str, value: Any, reason: str):
+        self.column, self.value, self.reason = column, value, reason
+        super().__init__(reason)
+
+
+_FLOAT_TEXT = re.compile(r"^\s*(\+?\d{5,})[.,]0+\s*$")
+_SCIENTIFIC = re.compile(r"^\s*[+]?(\d+)(?:[.,](\d+))?[eE]\+?(\d+)\s*$")
+
+
+def phone_text(value: Any, column: str) -> str:
+    """The phone as text, undoing what Excel does to numbers (floats, scientific notation)."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        raise RowError(column, value, _("A phone number cannot have a fractional part."))
+    text = str(value).strip()
+    float_text = _FLOAT_TEXT.match(text)
+    if float_text:  # a float Excel wrote out as text: "79123456789.0"
+        return float_text.group(1)
+    match = _SCIENTIFIC.match(text)
+    if match:
+        whole, fraction, exponent = match.group(1), match.group(2) or "", int(match.group(3))
+        if len((whole + fraction).lstrip("0")) < len(whole.lstrip("0")) + exponent:
+            raise RowError(
+                column,
+                value,
+                _("Excel shortened this number to scientific notation and digits were lost; format the column as text and export again."),
+            )
+        try:
+            return str(int(Decimal(text.replace(",", "."))))
+        except InvalidOperation:
+            pass
+    return text
+
+
+def _zones_for(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
+    return tuple(z for z in phone_timezones.time_zones_for_number(number) if z != "Etc/Unknown")
+
+
+def normalise_phone(value: Any, region: str, column: str = "phone") -> tuple[str, str, tuple[str, ...]]:
+    """``(e164, extension, zones)`` or RowError saying why the number cannot be called."""
+    text = phone_text(value, column)
+    if not text:
+        raise RowError(column, value, _("The phone number is empty."))
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise RowError(column, value, _parse_reason(exc)) from None
+    if not phonenumbers.is_valid_number(number):
+        raise RowError(column, value, _invalid_reason(number, region))
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164, number.extension or "", _zones_for(number)
+
+
+def _parse_reason(exc: phonenumbers.NumberParseException) -> str:
+    kind = phonenumbers.NumberParseException
+    return {
+        kind.INVALID_COUNTRY_CODE: _("The country code is missing or unknown; write the number with +country code."),
+        kind.NOT_A_NUMBER: _("This is not a phone number."),
+        kind.TOO_SHORT_NSN: _("The number is too short."),
+        kind.TOO_SHORT_AFTER_IDD: _("The number is too short."),
+        kind.TOO_LONG: _("The number is too long."),
+    }.get(exc.error_type, _("This is not a phone number."))
+
+
+def _invalid_reason(number: phonenumbers.PhoneNumber, region: str) -> str:
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    reasons = phonenumbers.ValidationResult
+    if possible in (reasons.TOO_SHORT, reasons.INVALID_LENGTH):
+        return _("The number is too short for its country.")
+    if possible == reasons.TOO_LONG:
+        return _("The number is too long for its country.")
+    if possible == reasons.INVALID_COUNTRY_CODE:
+        return _("The country code is unknown.")
+    return _("No such number exists in the numbering plan of %(region)s.") % {
+        "region": phonenumbers.region_code_for_country_code(number.country_code) or region
+    }
+
+
+_OFFSET = re.compile(r"^(?:utc|gmt|msk|мск)?\s*([+-]\s*\d{1,2})(?::?00)?$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    return {name.lower(): name for name in available_timezones()}
+
+
+def normalise_timezone(value: Any, column: str = "timezone") -> tuple[str, ...]:
+    """An IANA zone, or an offset as CRMs write it: ``UTC+3``, ``GMT-5``, ``МСК+2`` (Moscow + 2 h)."""
+    text = str(value).strip()
+    if not text:
+        return ()
+    canonical = _zone_names().get(text.lower())
+    if canonical:
+        return (canonical,)
+    match = _OFFSET.match(text.replace(" ", ""))
+    if match:
+        hours = int(match.group(1).replace(" ", ""))
+        if text.lower().startswith(("msk", "мск")):
+            hours += 3
+        if -12 <= hours <= 14:
+            # Etc/GMT zones have the sign inverted by POSIX convention.
+            name = "Etc/UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"
+            try:
+                ZoneInfo(name)
+                return (name,)
+            except ZoneInfoNotFoundError:
+                pass
+    raise RowError(column, value, _("Unknown time zone; use a name like Europe/Moscow or an offset like UTC+3."))
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value).strip()

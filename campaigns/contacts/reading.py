@@ -1,0 +1,168 @@
+"""Reading contact files the way operators really have them.
+
+CSV from CRMs and Excel (UTF-8, UTF-8 with BOM, UTF-16 "Unicode text", Windows-1251; comma,
+semicolon, tab or pipe), and XLSX (first sheet, streamed). Rows come out as
+``(row_number, cells)`` where ``row_number`` is the row a spreadsheet shows (the header is row 1),
+blank rows included in the count but not yielded. Problems with the file as a whole raise
+``ImportFileError`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.utils.translation import gettext as _
+
+SNIFF_BYTES = 64 * 1024
+DELIMITERS = ",;\t|"
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, and password-protected .xlsx
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported; nothing was written."""
+
+
+@dataclass
+class ContactFile:
+    kind: str  # "csv" or "xlsx"
+    header: list[str]
+    rows: Iterator[tuple[int, list[Any]]]
+    encoding: str = ""
+    delimiter: str = ""
+
+
+def open_contact_file(stream: IO[bytes], filename: str = "", *, max_bytes: int) -> ContactFile:
+    size = _size_of(stream)
+    if size == 0:
+        raise ImportFileError(_("The file is empty."))
+    if size > max_bytes:
+        raise ImportFileError(
+            _("The file is %(size).1f MB; the limit is %(limit).1f MB.") % {"size": size / 2**20, "limit": max_bytes / 2**20}
+        )
+    head = stream.read(SNIFF_BYTES)
+    stream.seek(0)
+    name = filename.lower()
+    if head.startswith(_OLE2_MAGIC):
+        raise ImportFileError(
+            _("This is a password-protected workbook or an old .xls file. Save it as .xlsx without a password, or as CSV.")
+        )
+    if head.startswith(_ZIP_MAGIC):
+        return _open_xlsx(stream)
+    if name.endswith((".xls", ".xlsx", ".xlsm", ".ods", ".numbers", ".pdf", ".doc", ".docx")):
+        raise ImportFileError(_("'%(name)s' is not a CSV or XLSX file that can be read.") % {"name": filename})
+    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ImportFileError(_("This file is not text: upload a CSV or XLSX file."))
+    return _open_csv(stream, head)
+
+
+def _size_of(stream: IO[bytes]) -> int:
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def detect_encoding(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        # final=False: the sample may end inside a multi-byte character.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        # Russian Excel and 1C exports; every byte decodes, so check it looks like text.
+        return "cp1251"
+    return "utf-8"
+
+
+def detect_delimiter(sample: str) -> str:
+    lines = [line for line in sample.splitlines() if line.strip()][:20]
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        # Sniffer gives up on files with one column or ragged rows; the header decides.
+        counts = {d: lines[0].count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+class _BorrowedText(io.TextIOWrapper):
+    """Text over a stream the caller owns: closing (or collecting) it leaves the stream open."""
+
+    def close(self) -> None:
+        try:
+            self.detach()
+        except ValueError:
+            pass  # already detached
+
+
+def _open_csv(stream: IO[bytes], head: bytes) -> ContactFile:
+    encoding = detect_encoding(head)
+    sample = head.decode(encoding, errors="ignore")
+    delimiter = detect_delimiter(sample)
+    text = _BorrowedText(stream, encoding=encoding, newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    rows = _numbered(reader)
+    try:
+        header = _first_row(rows)
+    except UnicodeDecodeError as exc:
+        message = _("The file's text encoding could not be read (%(error)s). Save it as UTF-8 CSV.")
+        raise ImportFileError(message % {"error": exc.reason}) from exc
+    except csv.Error as exc:
+        raise ImportFileError(_("The CSV could not be read: %(error)s.") % {"error": exc}) from exc
+    return ContactFile("csv", header, _guard_csv(rows), encoding=encoding, delimiter=delimiter)
+
+
+def _guard_csv(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    try:
+        yield from rows
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(_("Part of the file is not valid text (%(error)s). Save it as UTF-8 CSV.") % {"error": exc.reason}) from exc
+    except csv.Error as exc:
+        raise ImportFileError(_("The CSV could not be read: %(error)s.") % {"error": exc}) from exc
+
+
+def _open_xlsx(stream: IO[bytes]) -> ContactFile:
+    from openpyxl import load_workbook  # imported here: only XLSX uploads pay for it
+
+    try:
+        workbook = load_workbook(stream, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ImportFileError(_("The workbook could not be opened (%(error)s). Save it again as .xlsx or CSV.") % {"error": exc}) from exc
+    if not workbook.worksheets:
+        raise ImportFileError(_("The workbook has no sheets."))
+    sheet = workbook.worksheets[0]
+    rows = _numbered(sheet.iter_rows(values_only=True))
+    header = _first_row(rows)
+    return ContactFile("xlsx", header, _closing(rows, workbook))
+
+
+def _closing(rows: Iterator[tuple[int, list[Any]]], workbook) -> Iterator[tuple[int, list[Any]]]:
+    try:
+        yield from rows
+    finally:
+        workbook.close()
+
+
+def _numbered(rows) -> Iterator[tuple[int, list[Any]]]:
+    for number, row in enumerate(rows, start=1):
+        cells = list(row)
+        if any(cell not in (None, "") and str(cell).strip() for cell in cells):
+            yield number, cells
+
+
+def _first_row(rows: Iterator[tuple[int, list[Any]]]) -> list[str]:
+    first = next(rows, None)
+    if first is None:
+        raise ImportFileError(_("The file has no rows."))
+    return ["" if cell is None else str(cell).strip() for cell in first[1]]

@@ -1,0 +1,85 @@
+import json
+import sys
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from campaigns.contacts.importing import import_contacts
+from campaigns.models import Campaign
+
+REPORT_KEYS = ("total", "imported", "duplicates", "dnc", "invalid", "errors")
+
+
+class Command(BaseCommand):
+    help = "Import contacts from a CSV or XLSX file into a campaign (the same import as the admin and the API)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--campaign", type=int, required=True, help="Campaign id.")
+        parser.add_argument("--dry-run", action="store_true", help="Check everything, write nothing.")
+        parser.add_argument("--region", help="Country for numbers without a country code (default: the campaign's).")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object with the report.")
+
+    def handle(self, *args, file: Path, campaign: int, dry_run: bool, region: str | None, json: bool, **options):
+        try:
+            target = Campaign.objects.get(pk=campaign)
+        except Campaign.DoesNotExist:
+            raise CommandError(f"No campaign with id {campaign}.") from None
+        if not file.is_file():
+            raise CommandError(f"No such file: {file}")
+        with file.open("rb") as stream:
+            progress = None if json else _Progress(stream, file.stat().st_size, self.stderr)
+            report = import_contacts(target, stream, file.name, dry_run=dry_run, region=region, progress=progress)
+        if progress:
+            progress.done()
+        if json:
+            self._print_json(report)
+        else:
+            self._print_summary(report, target)
+        if report.file_error:
+            raise CommandError(report.file_error)
+
+    def _print_json(self, report) -> None:
+        body = report.as_dict()
+        out = {key: body[key] for key in REPORT_KEYS}
+        out.update(dry_run=report.dry_run, errors_not_shown=report.errors_not_shown)
+        if report.file_error:
+            out["file_error"] = report.file_error
+        self.stdout.write(json.dumps(out, ensure_ascii=False))
+
+    def _print_summary(self, report, campaign) -> None:
+        if report.file_error:
+            return
+        verb = "would be imported" if report.dry_run else "imported"
+        self.stdout.write(
+            f"{report.total} rows: {report.imported} {verb} into '{campaign}', {report.duplicates} duplicates, "
+            f"{report.dnc} on the do-not-call list, {report.invalid} invalid."
+        )
+        for error in report.errors[:50]:
+            self.stdout.write(f"  row {error['row']}, {error['column']} = {error['value']!r}: {error['reason']}")
+        hidden = len(report.errors) - 50 + report.errors_not_shown
+        if hidden > 0:
+            self.stdout.write(f"  … and {hidden} more (use --json for all).")
+
+
+class _Progress:
+    """A one-line progress bar on a terminal, by bytes read; silent when not a terminal."""
+
+    def __init__(self, stream, size: int, out):
+        self.stream, self.size, self.out = stream, max(size, 1), out
+        self.enabled = sys.stderr.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, rows: int) -> None:
+        if not self.enabled:
+            return
+        share = min(self.stream.tell() / self.size, 1.0)
+        rate = rows / max(time.monotonic() - self.started, 1e-6)
+        bar = "#" * int(share * 30)
+        self.out.write(f"\r[{bar:<30}] {share:4.0%} {rows} rows, {rate:,.0f} rows/s", ending="")
+        self.out.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.out.write("")

@@ -1,0 +1,103 @@
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from campaigns.contacts.normalising import RowError, normalise_phone
+from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
+from newvoice.api import OwnedSerializer
+from skillbases.models import Skillbase
+
+
+class CampaignSerializer(OwnedSerializer):
+    skillbase = serializers.PrimaryKeyRelatedField(queryset=Skillbase.objects.all())
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id", "organization", "name", "skillbase", "status", "status_reason", "dialer",
+            "calls_per_minute", "max_concurrent_calls", "calling_days", "calling_window_start", "calling_window_end",
+            "default_timezone", "default_region", "starts_at", "ends_at", "max_attempts", "retry_policy",
+            "budget_cap", "failure_threshold", "failure_window", "caller_id", "sip_trunk_id",
+            "simulator_personas", "simulator_seed", "created_at", "updated_at", "started_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = ["status", "status_reason", "created_at", "updated_at", "started_at", "finished_at"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None:
+            fields["skillbase"].queryset = Skillbase.objects.for_user(request.user)
+        return fields
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        self.same_organization(attrs, "skillbase")
+        return attrs
+
+
+class CallListUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text=_("CSV (any common encoding and delimiter) or XLSX; the first sheet is read."))
+    region = serializers.CharField(required=False, max_length=2, help_text=_("Country for numbers without a country code."))
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text=_("Row number as a spreadsheet shows it; the header is row 1."))
+    column = serializers.CharField()
+    value = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    imported = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    dnc = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    errors = ImportErrorSerializer(many=True)
+    errors_not_shown = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+
+
+class ContactImportSerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = ContactImport
+        fields = [
+            "id", "campaign", "filename", "size", "dry_run", "status", "rows_processed", "progress",
+            "report", "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class CallTaskSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallTask
+        fields = [
+            "id", "campaign", "phone", "name", "variables", "timezones", "status", "outcome", "attempts",
+            "next_attempt_at", "last_attempt_at", "result", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class DoNotCallSerializer(OwnedSerializer):
+    phone = serializers.CharField(max_length=64, help_text=_("Any common format; stored as E.164."))
+    region = serializers.CharField(
+        write_only=True, required=False, max_length=2, help_text=_("Country for a number without a country code.")
+    )
+    cancelled_tasks = serializers.IntegerField(read_only=True, help_text=_("Pending tasks cancelled by this entry."))
+
+    class Meta:
+        model = DoNotCallEntry
+        fields = ["id", "organization", "phone", "reason", "source", "region", "created_at", "cancelled_tasks"]
+        read_only_fields = ["source", "created_at"]
+        # Uniqueness is checked in validate_phone after normalising; "8 912…" and "+7 912…" are one number.
+        validators = []
+
+    def validate_phone(self, value: str) -> str:
+        region = (self.initial_data.get("region") or settings.NEWVOICE_DEFAULT_REGION).upper()
+        try:
+            phone, _extension, _zones = normalise_phone(value, region)
+        except RowError as exc:
+            raise serializers.ValidationError(exc.reason) from None
+        return phone

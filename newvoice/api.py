@@ -1,0 +1,83 @@
+"""What every API view shares: organization scoping and role checks.
+
+Reads need membership (any role) and are scoped by the queryset, so another organization's object
+is simply not found (404). Writes need ``write_role`` (operator by default) in the object's
+organization; a member with a lower role gets 403.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import permissions, serializers, viewsets
+
+from newvoice.models import Organization, Role
+from newvoice.tenancy import has_role, organization_ids
+
+
+class OrganizationRolePermission(permissions.BasePermission):
+    message = _("Your role in this organization does not allow this.")
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return organization_ids(user, role=_write_role(view)).exists()
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return has_role(request.user, obj.organization_id, _write_role(view))
+
+
+def _write_role(view) -> str:
+    return getattr(view, "write_role", Role.OPERATOR)
+
+
+class OrganizationField(serializers.PrimaryKeyRelatedField):
+    """The owning organization: only ones where the user may write; optional when there is one."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        role = _write_role(self.context.get("view"))
+        return Organization.objects.filter(pk__in=organization_ids(request.user, role=role))
+
+
+class OwnedSerializer(serializers.ModelSerializer):
+    """Fills ``organization`` from the user's only organization when it is left out, and keeps
+    it from changing on update."""
+
+    organization = OrganizationField()
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if self.instance is not None:
+            attrs.pop("organization", None)
+        elif "organization" not in attrs:
+            choices = list(self.fields["organization"].get_queryset()[:2])
+            if len(choices) != 1:
+                raise serializers.ValidationError({"organization": _("Choose the organization.")})
+            attrs["organization"] = choices[0]
+        return attrs
+
+    def same_organization(self, attrs, field: str):
+        """Raise when a related object belongs to another organization than the row."""
+        related = attrs.get(field)
+        organization = attrs.get("organization") or getattr(self.instance, "organization", None)
+        if related is not None and organization is not None and related.organization_id != organization.pk:
+            raise serializers.ValidationError({field: _("It belongs to another organization.")})
+
+
+class OrganizationScopedViewSet(viewsets.ModelViewSet):
+    """A model viewset whose rows are those of the user's organizations."""
+
+    permission_classes = [OrganizationRolePermission]
+    write_role = Role.OPERATOR
+
+    def get_queryset(self):
+        return super().get_queryset().for_user(self.request.user)
