@@ -1,0 +1,158 @@
+"""``SkillbaseAgent``: the bot a skillbase describes, as a livekit-agents ``Agent``.
+
+The same agent runs on a real phone call (audio through LiveKit) and in text mode (tests, the
+simulator, ``manage.py chat``, the admin's "Try this bot"). Its tools are the same for every LLM
+provider; what they do to the conversation lives in ``Conversation``, what they do to the outside
+world (do-not-call list, call log, hanging up) goes through ``CallHooks``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from livekit.agents import Agent, RunContext, function_tool
+from livekit.agents.llm import ToolError as LLMToolError
+
+from skillbases.schemas import SkillbaseConfig
+from voiceagent.flow.conversation import Conversation, ToolError
+
+logger = logging.getLogger(__name__)
+
+
+class CallHooks(Protocol):
+    """What the agent tells the world. The default does nothing; a real call persists it."""
+
+    async def event(self, kind: str, *, role: str = "", text: str = "", data: dict[str, Any] | None = None) -> None: ...
+    async def opted_out(self) -> None: ...
+    async def hang_up(self) -> None: ...
+
+
+class NoHooks:
+    async def event(self, kind: str, *, role: str = "", text: str = "", data: dict[str, Any] | None = None) -> None:
+        return None
+
+    async def opted_out(self) -> None:
+        return None
+
+    async def hang_up(self) -> None:
+        return None
+
+
+def instructions_for(config: SkillbaseConfig) -> str:
+    context = config.context
+    lines = [
+        f"You are {context.agent_name or 'an assistant'}, {context.role} at {context.company}, on an outbound phone call.",
+        f"Your goal: {context.goal}",
+        f"Tone: {context.tone}. Speak {config.language} only. Keep every reply to one or two short sentences.",
+        "Follow the script step by step: when the callee's answer moves the conversation on, call goto_step; record what "
+        "you collect with record_field; if they ask to be called back, call schedule_callback with the time they said; if "
+        "they ask not to be called again, call opt_out; if you reach an answering machine, call handle_voicemail; on the "
+        "last step, say it and call end_call with its outcome.",
+    ]
+    if context.facts:
+        lines.append("Facts you may use: " + " ".join(f"- {fact}" for fact in context.facts))
+    if context.rules:
+        lines.append("Rules: " + " ".join(f"- {rule}" for rule in context.rules))
+    return "\n".join(lines)
+
+
+class SkillbaseAgent(Agent):
+    def __init__(self, conversation: Conversation, *, hooks: CallHooks | None = None, **kwargs: Any) -> None:
+        self.conversation = conversation
+        self.hooks = hooks or NoHooks()
+        self.base_instructions = instructions_for(conversation.config)
+        super().__init__(instructions=self._current_instructions(), **kwargs)
+
+    def _current_instructions(self) -> str:
+        return f"{self.base_instructions}\n\n{self.conversation.step_brief()}"
+
+    async def on_enter(self) -> None:
+        # The bot speaks first, with the start step's text, without waiting on any model.
+        await self.hooks.event("step", data={"step": self.conversation.state.step})
+        self.session.say(self.conversation.greeting())
+
+    async def _tool(self, name: str, result: Any, data: dict[str, Any]) -> None:
+        await self.hooks.event("tool_call", data={"tool": name, **data, "result": result})
+
+    @function_tool()
+    async def goto_step(self, context: RunContext, step: str) -> str:
+        """Move the conversation to another step of the script.
+
+        Args:
+            step: the id of the step to move to, one of the next steps the current step lists.
+        """
+        try:
+            brief = self.conversation.goto_step(step)
+        except ToolError as exc:
+            raise LLMToolError(str(exc)) from None
+        await self.update_instructions(self._current_instructions())
+        await self.hooks.event("step", data={"step": step})
+        return brief
+
+    @function_tool()
+    async def record_field(self, context: RunContext, field: str, value: str) -> str:
+        """Record a value the callee gave for a field the current step collects.
+
+        Args:
+            field: the field name, as listed under "Collect".
+            value: what the callee said, e.g. "tomorrow at 5 pm" for a time.
+        """
+        return await self._run_tool("record_field", self.conversation.record_field, field=field, value=value)
+
+    @function_tool()
+    async def schedule_callback(self, context: RunContext, when: str) -> str:
+        """Schedule a call back at the time the callee asked for.
+
+        Args:
+            when: the time as the callee said it, e.g. "tomorrow after five" or "в пятницу утром".
+        """
+        return await self._run_tool("schedule_callback", self.conversation.schedule_callback, when=when)
+
+    @function_tool()
+    async def opt_out(self, context: RunContext) -> str:
+        """The callee asked never to be called again: put the number on the do-not-call list."""
+        result = await self._run_tool("opt_out", self.conversation.opt_out)
+        await self.hooks.opted_out()
+        return result
+
+    @function_tool()
+    async def handle_voicemail(self, context: RunContext) -> None:
+        """An answering machine or voicemail greeting answered: leave the script's message or hang up."""
+        message = self.conversation.handle_voicemail()
+        await self._tool("handle_voicemail", message, {})
+        if message:
+            await self.session.say(message, allow_interruptions=False)
+        await self._finish("voicemail")
+
+    @function_tool()
+    async def end_call(self, context: RunContext, outcome: str) -> None:
+        """End the call after the last words, with the outcome of the conversation.
+
+        Args:
+            outcome: one of success, refusal, callback_requested, opted_out, voicemail, failed.
+        """
+        try:
+            self.conversation.end_call(outcome)
+        except ToolError as exc:
+            raise LLMToolError(str(exc)) from None
+        await self._tool("end_call", None, {"outcome": outcome})
+        await context.wait_for_playout()
+        await self._finish(outcome)
+
+    async def _run_tool(self, name: str, method, **arguments: Any) -> str:
+        try:
+            result = method(**arguments)
+        except ToolError as exc:
+            await self._tool(name, str(exc), {**arguments, "error": True})
+            raise LLMToolError(str(exc)) from None
+        await self._tool(name, result, arguments)
+        return result
+
+    async def _finish(self, outcome: str) -> None:
+        self.conversation.state.ended = True
+        self.conversation.state.outcome = outcome
+        await self.hooks.hang_up()
+        # Let the tool's own response settle before the session goes away.
+        asyncio.get_running_loop().call_soon(self.session.shutdown)

@@ -1,0 +1,99 @@
+"""What each agent tool does to a conversation, independent of LiveKit.
+
+The agent's function tools call these methods; their return value is the tool output an LLM reads
+(so it is written for an LLM: what happened and what to say next).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from skillbases.schemas import FLOW_OUTCOMES, SkillbaseConfig
+from voiceagent.flow.engine import FlowEngine
+from voiceagent.flow.fields import extract
+from voiceagent.flow.state import ConversationState
+from voiceagent.flow.when import parse_when
+
+
+class ToolError(ValueError):
+    """A tool was called with arguments that make no sense; the message tells the LLM why."""
+
+
+class Conversation:
+    def __init__(self, config: SkillbaseConfig, variables: dict[str, Any], *, timezone: str):
+        self.config = config
+        self.timezone = timezone
+        self.engine = FlowEngine(config, variables, timezone=timezone)
+        self.state = ConversationState(step=config.flow.start, steps_reached=[config.flow.start])
+
+    @property
+    def language(self) -> str:
+        return self.config.language
+
+    def greeting(self) -> str:
+        return self.engine.greeting(self.state)
+
+    def step_brief(self) -> str:
+        """The current step, as an LLM needs it: what to say, what to collect, where it may go."""
+        step = self.engine.steps[self.state.step]
+        text, outcome = self.engine.speech(self.state)
+        parts = [f"Current step: '{step.id}'.", f"Say (in your own words if needed): {text}" if text else ""]
+        if step.instructions:
+            parts.append(f"Instructions: {self.engine.render(step.instructions, self.state)}")
+        if step.collect:
+            parts.append("Collect: " + ", ".join(f"{c.field} ({c.type})" for c in step.collect) + " with record_field.")
+        if step.transitions:
+            parts.append("Next steps: " + "; ".join(f"if the callee means '{t.intent}' -> {t.goto}" for t in step.transitions))
+        if outcome:
+            parts.append(f"This is the last step: say it, then call end_call with outcome '{outcome}'.")
+        return " ".join(p for p in parts if p)
+
+    def goto_step(self, step: str) -> str:
+        if step not in self.engine.steps:
+            raise ToolError(f"There is no step '{step}'. Steps: {', '.join(self.engine.steps)}.")
+        self.state.enter(step)
+        target = self.engine.steps[step]
+        if target.end:
+            self.state.outcome = target.outcome or ""
+        return self.step_brief()
+
+    def record_field(self, field: str, value: str, *, now: dt.datetime | None = None) -> str:
+        wanted = next((c for s in self.config.flow.steps for c in s.collect if c.field == field), None)
+        if wanted is None:
+            raise ToolError(f"'{field}' is not a field this script collects.")
+        parsed = extract(wanted.type, value, language=self.language, tz=self.timezone, now=now)
+        if parsed is None:
+            raise ToolError(f"Could not read a {wanted.type} from '{value}'. Ask the callee again.")
+        self.state.collected[field], self.state.shown[field] = parsed
+        return f"Recorded {field} = {parsed[1]}."
+
+    def schedule_callback(self, when: str, *, now: dt.datetime | None = None) -> str:
+        moment = parse_when(when, language=self.language, tz=self.timezone, now=now)
+        if moment is None:
+            try:
+                moment = dt.datetime.fromisoformat(when)
+            except ValueError:
+                raise ToolError(f"Could not tell a future time from '{when}'. Ask when to call back.") from None
+        self.state.callback_at = moment
+        self.state.outcome = "callback_requested"
+        self.state.pending_callback = False
+        return f"Callback scheduled for {moment.isoformat()} ({self.timezone})."
+
+    def opt_out(self) -> str:
+        self.state.opted_out = True
+        self.state.outcome = "opted_out"
+        return "The number is on the do-not-call list. Apologise briefly and end the call with outcome 'opted_out'."
+
+    def handle_voicemail(self) -> str:
+        """The message to leave (may be empty: hang up)."""
+        self.state.voicemail = True
+        self.state.outcome = "voicemail"
+        return self.engine.voicemail_message(self.state)
+
+    def end_call(self, outcome: str) -> str:
+        if outcome not in FLOW_OUTCOMES:
+            raise ToolError(f"Unknown outcome '{outcome}'. Use one of: {', '.join(FLOW_OUTCOMES)}.")
+        self.state.outcome = outcome
+        self.state.ended = True
+        return "The call is ending."
