@@ -83,8 +83,8 @@ class _FlowStream(llm.LLMStream):
             self._event_ch.send_nowait(ChatChunk(id=chunk_id, delta=ChoiceDelta(role="assistant", content=text)))
         if calls:
             tool_calls = [
-                FunctionToolCall(name=c.name, arguments=json.dumps(c.arguments, ensure_ascii=False), call_id=f"call-{uuid.uuid4().hex[:10]}")
-                for c in calls
+                FunctionToolCall(name=c.name, arguments=json.dumps(c.arguments, ensure_ascii=False), call_id=f"call-{i}-{chunk_id}")
+                for i, c in enumerate(calls)
             ]
             self._event_ch.send_nowait(ChatChunk(id=chunk_id, delta=ChoiceDelta(role="assistant", tool_calls=tool_calls)))
         prompt = sum(len((m.text_content or "").split()) for m in self.chat_ctx.messages())
