@@ -1,0 +1,103 @@
+"""Speech and language providers built from a skillbase's ``voice`` and ``llm`` sections.
+
+Keys come from the environment only. ``missing_keys`` lets a campaign refuse to start, and a job
+refuse to begin, when a provider it needs has no key, instead of failing in the middle of a call.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from skillbases.schemas import SkillbaseConfig
+
+KEY_ENV = {"openai": "OPENAI_API_KEY", "deepgram": "DEEPGRAM_API_KEY", "cartesia": "CARTESIA_API_KEY", "elevenlabs": "ELEVEN_API_KEY"}
+
+
+class ProviderKeyMissing(RuntimeError):
+    def __init__(self, names: list[str]):
+        self.names = names
+        super().__init__(f"Missing provider key(s) in the environment: {', '.join(names)}.")
+
+
+def missing_keys(config: SkillbaseConfig, *, voice: bool = True) -> list[str]:
+    """Environment variables the skillbase needs and that are not set (voice=False: text mode)."""
+    needed = []
+    if config.llm.provider != "flow":
+        needed.append(config.llm.api_key_env)
+    if voice:
+        needed += [KEY_ENV[config.voice.stt_provider], KEY_ENV[config.voice.tts_provider]]
+    return sorted({name for name in needed if not os.environ.get(name)})
+
+
+def require_keys(config: SkillbaseConfig, *, voice: bool = True) -> None:
+    names = missing_keys(config, voice=voice)
+    if names:
+        raise ProviderKeyMissing(names)
+
+
+def build_llm(config: SkillbaseConfig, conversation) -> Any:
+    if config.llm.provider == "flow":
+        from voiceagent.flow_llm import FlowLLM
+
+        return FlowLLM(conversation)
+    from livekit.plugins import openai
+
+    kwargs: dict[str, Any] = {"model": config.llm.model, "temperature": config.llm.temperature}
+    if config.llm.base_url:
+        kwargs["base_url"] = config.llm.base_url
+    return openai.LLM(api_key=os.environ[config.llm.api_key_env], **kwargs)
+
+
+def build_stt(config: SkillbaseConfig) -> Any:
+    voice, language = config.voice, config.language
+    if voice.stt_provider == "openai":
+        from livekit.plugins import openai
+
+        return openai.STT(model=voice.stt_model, language=language.split("-")[0])
+    if voice.stt_provider == "deepgram":
+        from livekit.plugins import deepgram
+
+        return deepgram.STT(model=voice.stt_model, language=language)
+    if voice.stt_provider == "cartesia":
+        from livekit.plugins import cartesia
+
+        return cartesia.STT(model=voice.stt_model, language=language.split("-")[0])
+    from livekit.plugins import elevenlabs
+
+    return elevenlabs.STT(language_code=language.split("-")[0])
+
+
+def build_tts(config: SkillbaseConfig) -> Any:
+    voice, language = config.voice, config.language
+    if voice.tts_provider == "openai":
+        from livekit.plugins import openai
+
+        return openai.TTS(model=voice.tts_model, voice=voice.tts_voice or "alloy")
+    if voice.tts_provider == "deepgram":
+        from livekit.plugins import deepgram
+
+        return deepgram.TTS(model=voice.tts_model)
+    if voice.tts_provider == "cartesia":
+        from livekit.plugins import cartesia
+
+        kwargs = {"voice": voice.tts_voice} if voice.tts_voice else {}
+        return cartesia.TTS(model=voice.tts_model, language=language.split("-")[0], **kwargs)
+    from livekit.plugins import elevenlabs
+
+    kwargs = {"voice_id": voice.tts_voice} if voice.tts_voice else {}
+    return elevenlabs.TTS(model=voice.tts_model, language=language.split("-")[0], **kwargs)
+
+
+def build_vad() -> Any:
+    from livekit.plugins import silero
+
+    return silero.VAD.load()  # the model ships inside the package: no download
+
+
+def turn_handling(config: SkillbaseConfig) -> dict[str, Any]:
+    voice = config.voice
+    return {
+        "endpointing": {"min_delay": voice.min_endpointing_delay, "max_delay": voice.max_endpointing_delay},
+        "interruption": {"enabled": voice.allow_interruptions, "min_duration": voice.min_interruption_seconds},
+    }
