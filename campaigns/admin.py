@@ -1,0 +1,199 @@
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from campaigns.actions import add_to_do_not_call
+from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry
+from newvoice.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ReadOnlyInline, ScopedRelatedFieldListFilter
+
+# Tasks that will not be called again.
+DONE_STATUSES = (CallTask.Status.COMPLETED, CallTask.Status.FAILED, CallTask.Status.CANCELLED)
+
+
+def _task_count(*statuses: str):
+    # A correlated subquery per column rather than JOIN + GROUP BY: the changelist's COUNT(*)
+    # then ignores it instead of aggregating every task of every campaign.
+    tasks = CallTask.objects.filter(campaign=OuterRef("pk"), status__in=statuses).order_by().values("campaign")
+    return Coalesce(Subquery(tasks.annotate(n=Count("pk")).values("n")), 0)
+
+
+def _dialer_choices():
+    return [("", _("The installation's default")), *((name, name) for name in settings.NEWVOICE_DIALERS)]
+
+
+class CampaignForm(OrganizationScopedForm):
+    dialer = forms.ChoiceField(label=_("dialer"), choices=_dialer_choices, required=False)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    form = CampaignForm
+    list_display = (
+        "name",
+        "organization",
+        "skillbase",
+        "status",
+        "calls_per_minute",
+        "max_concurrent_calls",
+        "pending_tasks",
+        "done_tasks",
+        "created_at",
+    )
+    list_filter = ("status", ("organization", ScopedRelatedFieldListFilter), ("skillbase", ScopedRelatedFieldListFilter))
+    list_select_related = ("organization", "skillbase")
+    search_fields = ("name",)
+    # The state machine moves the status (start validates first), never a form.
+    readonly_fields = ("status", "status_reason", "created_by", "created_at", "updated_at", "started_at", "finished_at")
+    fieldsets = (
+        (None, {"fields": ("organization", "name", "skillbase", "status", "status_reason", "dialer")}),
+        (_("Pacing"), {"fields": ("calls_per_minute", "max_concurrent_calls")}),
+        (
+            _("Calling window"),
+            {
+                "fields": (
+                    "calling_days",
+                    ("calling_window_start", "calling_window_end"),
+                    "default_timezone",
+                    "default_region",
+                    ("starts_at", "ends_at"),
+                )
+            },
+        ),
+        (_("Retries and safety"), {"fields": ("max_attempts", "retry_policy", "budget_cap", "failure_threshold", "failure_window")}),
+        (_("Telephony"), {"fields": ("caller_id", "sip_trunk_id")}),
+        (_("Simulator"), {"fields": ("simulator_personas", "simulator_seed"), "classes": ("collapse",)}),
+        (_("History"), {"fields": ("created_by", "created_at", "updated_at", "started_at", "finished_at"), "classes": ("collapse",)}),
+    )
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset.annotate(pending_task_count=_task_count(CallTask.Status.PENDING), done_task_count=_task_count(*DONE_STATUSES))
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("pending"), ordering="pending_task_count")
+    def pending_tasks(self, obj) -> int:
+        return obj.pending_task_count
+
+    @admin.display(description=_("done"), ordering="done_task_count")
+    def done_tasks(self, obj) -> int:
+        return obj.done_task_count
+
+
+class CallInline(ReadOnlyInline, admin.TabularInline):
+    model = Call
+    fields = ("attempt", "status", "outcome", "dialer", "created_at", "answered_at", "ended_at")
+    readonly_fields = fields
+    max_rows = 50
+
+
+class CallTaskForm(OrganizationScopedForm):
+    def clean(self):
+        cleaned_data = super().clean()
+        phone, organization_id = cleaned_data.get("phone"), self.instance.organization_id
+        if phone and organization_id and "phone" in self.changed_data:
+            if DoNotCallEntry.objects.filter(organization_id=organization_id, phone=phone).exists():
+                self.add_error("phone", _("This number is on the organization's do-not-call list."))
+        return cleaned_data
+
+
+@admin.register(CallTask)
+class CallTaskAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    form = CallTaskForm
+    organization_from = "campaign"
+    list_display = ("phone", "name", "campaign", "status", "outcome", "attempts", "next_attempt_at")
+    list_filter = ("status", "outcome", ("campaign", ScopedRelatedFieldListFilter), ("organization", ScopedRelatedFieldListFilter))
+    list_select_related = ("campaign",)
+    search_fields = ("phone", "name")
+    # The dispatcher and the calls own the progress; a form only adds or corrects a contact.
+    readonly_fields = ("status", "outcome", "attempts", "last_attempt_at", "result", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("campaign", "phone", "name", "variables", "timezones", "next_attempt_at")}),
+        (_("Progress"), {"fields": ("status", "outcome", "attempts", "last_attempt_at", "result")}),
+        (_("Dates"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+    )
+    inlines = [CallInline]
+
+
+@admin.register(Call)
+class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    """Calls are written by the dialer and the agent; the admin only shows them."""
+
+    read_only = True
+    list_display = ("phone", "campaign", "attempt", "status", "outcome", "dialer", "created_at", "answered_at", "ended_at")
+    list_filter = (
+        "status",
+        "outcome",
+        "is_simulated",
+        ("campaign", ScopedRelatedFieldListFilter),
+        ("organization", ScopedRelatedFieldListFilter),
+    )
+    list_select_related = ("campaign",)
+    search_fields = ("phone",)
+    fieldsets = (
+        (None, {"fields": ("campaign", "task", "phone", "attempt", "skillbase_version", "status", "outcome", "dialer")}),
+        (_("Conversation"), {"fields": ("last_step", "collected", "callback_at", "error")}),
+        (_("Telephony"), {"fields": ("is_simulated", "persona", "room_name", "sip_call_id", "sip_status_code")}),
+        (_("Timing"), {"fields": ("created_at", "dial_started_at", "answered_at", "ended_at", "duration")}),
+        (_("Lease"), {"fields": ("lease_owner", "lease_expires_at"), "classes": ("collapse",)}),
+    )
+
+
+@admin.register(DoNotCallEntry)
+class DoNotCallEntryAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    list_display = ("phone", "organization", "reason", "source", "created_by", "created_at")
+    list_filter = ("source", ("organization", ScopedRelatedFieldListFilter))
+    list_select_related = ("organization", "created_by")
+    search_fields = ("phone", "reason")
+    fields = ("organization", "phone", "reason", "source", "created_by", "created_at")
+    readonly_fields = ("created_by", "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # Another number is another entry: adding it cancels that number's pending tasks.
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if obj is None else [*readonly, "phone"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        entry, cancelled = add_to_do_not_call(obj.organization_id, obj.phone, reason=obj.reason, source=obj.source, user=request.user)
+        obj.pk, obj._state.adding = entry.pk, False
+        if cancelled:
+            message = ngettext(
+                "%(count)d pending task of this number was cancelled.", "%(count)d pending tasks of this number were cancelled.", cancelled
+            )
+            self.message_user(request, message % {"count": cancelled}, messages.INFO)
+
+
+@admin.register(ContactImport)
+class ContactImportAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    """Background contact imports and their reports, written by the import task."""
+
+    read_only = True
+    list_display = ("filename", "campaign", "status", "dry_run", "rows_processed", "created_by", "created_at", "finished_at")
+    list_filter = ("status", "dry_run", ("campaign", ScopedRelatedFieldListFilter))
+    list_select_related = ("campaign", "created_by")
+    search_fields = ("filename",)
+    fields = (
+        "campaign",
+        "filename",
+        "size",
+        "region",
+        "dry_run",
+        "status",
+        "rows_processed",
+        "bytes_processed",
+        "report",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
