@@ -1,8 +1,10 @@
-from django.db import models
+from django.db import IntegrityError, models, transaction
+from django.db.models import Max
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Call, Campaign, Outcome
-from newvoice.tenancy import OwnedModel
+from newvoice.tenancy import OrganizationQuerySet, OwnedModel
 from skillbases.models import Skillbase, SkillbaseVersion
 
 MONEY = {"max_digits": 14, "decimal_places": 6, "null": True, "blank": True}
@@ -81,6 +83,24 @@ class CallMetrics(OwnedModel):
         return f"Metrics of call {self.call_id}"
 
 
+class CallLogQuerySet(OrganizationQuerySet):
+    def append(self, call: Call, kind: str, *, role: str = "", text: str = "", data: dict | None = None) -> "CallLog":
+        """Add the call's next event. The agent, the dialer and the reaper may all write to one call,
+        so the sequence number is taken optimistically and retried if another writer took it."""
+        offset = max(int((timezone.now() - call.created_at).total_seconds() * 1000), 0)
+        for _attempt in range(5):
+            seq = (self.filter(call=call).aggregate(top=Max("seq"))["top"] or 0) + 1
+            try:
+                with transaction.atomic():
+                    return self.create(
+                        organization_id=call.organization_id, campaign_id=call.campaign_id, call=call, seq=seq,
+                        kind=kind, role=role, text=text, data=data or {}, offset_ms=offset,
+                    )  # fmt: skip
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"Could not append an event to call {call.pk}: sequence kept being taken.")
+
+
 class CallLog(OwnedModel):
     """One event of a call, in order: transcript lines, state changes, tool calls, errors."""
 
@@ -118,6 +138,8 @@ class CallLog(OwnedModel):
         constraints = [models.UniqueConstraint(fields=["call", "seq"], name="calllog_unique_seq")]
         # A campaign's live stream resumes "after event id N" of that campaign.
         indexes = [models.Index(fields=["campaign", "id"], name="calllog_campaign_id_idx")]
+
+    objects = CallLogQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.call_id}#{self.seq} {self.kind}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
-from campaigns.models import CallTask, ContactImport, DoNotCallEntry
+from campaigns.models import Call, CallTask, ContactImport, DoNotCallEntry
 
 
 @transaction.atomic
@@ -43,3 +44,42 @@ def start_contact_import(campaign, upload, *, user=None, dry_run: bool = False, 
     )
     transaction.on_commit(lambda: async_task("campaigns.tasks.run_contact_import", job.pk, task_name=f"import-{job.pk}"))
     return job
+
+
+@transaction.atomic
+def finish_call(
+    call_id: int,
+    *,
+    outcome: str,
+    collected: dict | None = None,
+    callback_at=None,
+    last_step: str = "",
+    error: str = "",
+    sip_status_code: int | None = None,
+) -> Call:
+    """Record how a call ended. Idempotent: a call that has already ended keeps its first ending."""
+    call = Call.objects.select_for_update().select_related("task").get(pk=call_id)
+    if call.status == Call.Status.ENDED:
+        return call
+    call.status, call.outcome, call.ended_at = Call.Status.ENDED, outcome, timezone.now()
+    call.collected, call.callback_at, call.last_step = collected or {}, callback_at, last_step[:64]
+    call.error, call.sip_status_code, call.lease_expires_at = error, sip_status_code, None
+    call.save(
+        update_fields=[
+            "status",
+            "outcome",
+            "ended_at",
+            "collected",
+            "callback_at",
+            "last_step",
+            "error",
+            "sip_status_code",
+            "lease_expires_at",
+        ]
+    )
+    task = call.task
+    task.outcome = outcome
+    if collected:
+        task.result = {**task.result, **collected}
+    task.save(update_fields=["outcome", "result", "updated_at"])
+    return call

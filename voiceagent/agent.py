@@ -71,7 +71,8 @@ class SkillbaseAgent(Agent):
     async def on_enter(self) -> None:
         # The bot speaks first, with the start step's text, without waiting on any model.
         await self.hooks.event("step", data={"step": self.conversation.state.step})
-        self.session.say(self.conversation.greeting())
+        # Wait for the greeting to be played, so it precedes the callee's first words in the history.
+        await self.session.say(self.conversation.greeting()).wait_for_playout()
 
     async def _tool(self, name: str, result: Any, data: dict[str, Any]) -> None:
         await self.hooks.event("tool_call", data={"tool": name, **data, "result": result})

@@ -52,6 +52,8 @@ class TextConversation:
         self.agent = SkillbaseAgent(self.conversation, hooks=hooks)
         self.llm = build_llm(config, self.conversation)
         self.session = AgentSession(llm=self.llm)
+        if hasattr(hooks, "attach"):
+            hooks.attach(self.session)
 
     @property
     def state(self):

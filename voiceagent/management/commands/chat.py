@@ -1,0 +1,77 @@
+import asyncio
+import sys
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from skillbases.models import Skillbase
+from skillbases.schemas import ConfigError
+from voiceagent.providers import ProviderKeyMissing
+
+
+class Command(BaseCommand):
+    help = "Talk to a skillbase's bot in the terminal (text mode: the same agent as on a call). Type /quit to leave."
+
+    def add_arguments(self, parser):
+        parser.add_argument("skillbase", help="Skillbase id or name.")
+        parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="A contact variable, e.g. --var name=Anna.")
+        parser.add_argument("--timezone", default=settings.NEWVOICE_DEFAULT_TIMEZONE, help="The callee's time zone.")
+        parser.add_argument("--quiet-tools", action="store_true", help="Do not show the tools the bot calls.")
+
+    def handle(self, *args, skillbase: str, var: list[str], timezone: str, quiet_tools: bool, **options):
+        target = _find(skillbase)
+        variables = dict(_pair(item) for item in var)
+        try:
+            config = target.parsed_config()
+        except ConfigError as exc:
+            raise CommandError(f"Skillbase '{target}' has an invalid configuration: {exc}") from None
+        try:
+            asyncio.run(self._chat(config, variables, timezone, show_tools=not quiet_tools))
+        except ProviderKeyMissing as exc:
+            raise CommandError(str(exc)) from None
+
+    async def _chat(self, config, variables, timezone, *, show_tools: bool) -> None:
+        from voiceagent.text import TextConversation
+
+        chat = TextConversation(config, variables, timezone=timezone)
+        try:
+            self._show(await chat.start(), show_tools)
+            while not chat.ended:
+                self.stdout.write("you> ", ending="")
+                self.stdout.flush()
+                line = await sync_to_async(sys.stdin.readline, thread_sensitive=False)()
+                if not line or line.strip() in ("/quit", "/exit"):
+                    break
+                self._show(await chat.send(line.strip()), show_tools)
+            state = chat.state
+            self.stdout.write(f"[ended: outcome {state.outcome or '-'}, steps {' > '.join(state.steps_reached)}]")
+            if state.collected:
+                self.stdout.write(f"[collected: {state.collected}]")
+        finally:
+            await chat.aclose()
+
+    def _show(self, lines, show_tools: bool) -> None:
+        for line in lines:
+            if line.kind == "say" and line.text:
+                self.stdout.write(f"bot> {line.text}" + (" [interrupted]" if line.interrupted else ""))
+            elif line.kind == "tool" and show_tools:
+                arguments = ", ".join(f"{k}={v!r}" for k, v in line.arguments.items())
+                self.stdout.write(self.style.NOTICE(f"     [{line.tool}({arguments})]"))
+
+
+def _find(key: str) -> Skillbase:
+    query = Skillbase.objects.filter(pk=int(key)) if key.isdigit() else Skillbase.objects.filter(name=key)
+    found = list(query[:2])
+    if not found:
+        raise CommandError(f"No single skillbase with id or name '{key}'.")
+    if len(found) > 1:
+        raise CommandError(f"Several skillbases are named '{key}'; use the id.")
+    return found[0]
+
+
+def _pair(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise CommandError(f"--var takes KEY=VALUE, not '{item}'.")
+    return key.strip(), value

@@ -1,0 +1,119 @@
+"""The LiveKit agent worker's job: one call, from the call id in the dispatch metadata to its end.
+
+On a real call the session gets speech in and out through the LiveKit room, and answering-machine
+detection decides between conversation and voicemail. In text mode (tests, ``script``) the same
+job runs the same agent, telemetry and ending, fed with the callee's lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from livekit.agents import AgentSession, JobContext
+
+from campaigns.actions import finish_call
+from voiceagent.agent import SkillbaseAgent
+from voiceagent.calls import CallSetup, load_call_setup
+from voiceagent.flow.conversation import Conversation
+from voiceagent.providers import ProviderKeyMissing, build_llm, build_stt, build_tts, build_vad, require_keys, turn_handling
+from voiceagent.telemetry import CallTelemetry
+
+logger = logging.getLogger(__name__)
+
+
+class BadJob(ValueError):
+    pass
+
+
+def call_id_from(metadata: str) -> int:
+    try:
+        call_id = json.loads(metadata or "{}")["call_id"]
+        return int(call_id)
+    except (ValueError, KeyError, TypeError):
+        raise BadJob(f"The job's metadata has no call id: {metadata[:200]!r}") from None
+
+
+async def run_call_job(ctx: JobContext, *, script: list[str] | None = None) -> None:
+    setup = await sync_to_async(load_call_setup)(call_id_from(ctx.job.metadata))
+    telemetry = CallTelemetry(setup.call, hang_up=lambda: _delete_room(ctx))
+    conversation = Conversation(setup.config, setup.variables, timezone=setup.timezone)
+    error = ""
+    try:
+        require_keys(setup.config, voice=script is None)
+        await telemetry.event("call_started", data={"mode": "text" if script is not None else "voice"})
+        if script is None:
+            await _converse_by_voice(ctx, setup, conversation, telemetry)
+        else:
+            await _converse_by_text(setup, conversation, telemetry, script)
+    except ProviderKeyMissing as exc:
+        error = str(exc)
+        await telemetry.event("error", text=error)
+    finally:
+        state = conversation.state
+        outcome = state.outcome if state.ended or state.outcome else "failed"
+        if not state.ended and not error:
+            error = "The conversation stopped before the script ended."
+        await telemetry.event("call_ended", data={"outcome": outcome})
+        await telemetry.flush()
+        await sync_to_async(finish_call)(
+            setup.call_id, outcome=outcome, collected=state.collected, callback_at=state.callback_at,
+            last_step=state.step, error=error,
+        )  # fmt: skip
+
+
+async def _delete_room(ctx: JobContext) -> None:
+    result = ctx.delete_room()
+    if asyncio.isfuture(result) or asyncio.iscoroutine(result):
+        await result
+
+
+async def _converse_by_text(setup: CallSetup, conversation: Conversation, telemetry: CallTelemetry, script: list[str]) -> None:
+    agent = SkillbaseAgent(conversation, hooks=telemetry)
+    async with build_llm(setup.config, conversation) as llm, AgentSession(llm=llm) as session:
+        telemetry.attach(session)
+        await session.start(agent, capture_run=True)  # returns once the greeting has been said
+        for line in script:
+            if conversation.state.ended:
+                break
+            await session.run(user_input=line)
+
+
+async def _converse_by_voice(ctx: JobContext, setup: CallSetup, conversation: Conversation, telemetry: CallTelemetry) -> None:
+    from livekit.agents import AMD, room_io
+
+    config = setup.config
+    session = AgentSession(
+        stt=build_stt(config), tts=build_tts(config), vad=ctx.proc.userdata.get("vad") or build_vad(), llm=build_llm(config, conversation),
+        turn_handling=turn_handling(config), user_away_timeout=config.flow.limits.silence_timeout_seconds,
+    )  # fmt: skip
+    telemetry.attach(session)
+    agent = SkillbaseAgent(conversation, hooks=telemetry)
+    closed = asyncio.Event()
+    session.on("close", lambda _ev: closed.set())
+    await ctx.connect()
+    identity = setup.call.phone  # the dialer gives the SIP participant this identity
+    async with AMD(session, participant_identity=identity) as amd:
+        await ctx.wait_for_participant(identity=identity)
+        await telemetry.event("answered")
+        await session.start(
+            agent, room=ctx.room, room_options=room_io.RoomOptions(participant_identity=identity, delete_room_on_close=True)
+        )
+        verdict = await amd.execute()
+    if verdict.is_machine:
+        await telemetry.event("state", data={"amd": verdict.category})
+        message = conversation.handle_voicemail()
+        if message:
+            await session.say(message, allow_interruptions=False).wait_for_playout()
+        conversation.state.ended = True
+        await _delete_room(ctx)
+        return
+    try:
+        async with asyncio.timeout(min(config.flow.limits.max_duration_seconds, settings.MAX_CALL_DURATION)):
+            await closed.wait()
+    except TimeoutError:
+        await telemetry.event("error", text="The call reached its maximum duration.")
+        await _delete_room(ctx)
