@@ -1,12 +1,14 @@
 import datetime as dt
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from newvoice.tenancy import OrganizationQuerySet, OwnedModel
+from newvoice.validators import validate_region, validate_timezone
 from skillbases.models import Skillbase, SkillbaseVersion
 
 e164_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}$", _("Enter a phone number in E.164 form, e.g. +79123456789."))
@@ -79,12 +81,14 @@ class Campaign(OwnedModel):
         _("default time zone"),
         max_length=64,
         default=default_timezone,
+        validators=[validate_timezone],
         help_text=_("For contacts whose time zone cannot be told from the number."),
     )
     default_region = models.CharField(
         _("default region"),
         max_length=2,
         default=default_region,
+        validators=[validate_region],
         help_text=_("Country for numbers written without a country code (ISO 3166, e.g. RU)."),
     )
     starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
@@ -132,6 +136,14 @@ class Campaign(OwnedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.skillbase_id and self.organization_id and self.skillbase.organization_id != self.organization_id:
+            raise ValidationError({"skillbase": _("The skillbase belongs to another organization.")})
+        if self.calling_window_start and self.calling_window_end and self.calling_window_start >= self.calling_window_end:
+            raise ValidationError({"calling_window_end": _("The calling window must end after it starts.")})
+        if not set(self.calling_days or []) <= set(range(1, 8)) or not self.calling_days:
+            raise ValidationError({"calling_days": _("List ISO weekdays from 1 (Monday) to 7 (Sunday).")})
 
 
 class CallTaskQuerySet(OrganizationQuerySet):

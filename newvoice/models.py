@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from newvoice.validators import validate_timezone
+
 
 class Role(models.TextChoices):
     VIEWER = "viewer", _("Viewer")
@@ -20,7 +22,13 @@ def roles_at_least(role: str) -> list[str]:
 class Organization(models.Model):
     name = models.CharField(_("name"), max_length=200, unique=True)
     slug = models.SlugField(_("slug"), max_length=100, unique=True)
-    timezone = models.CharField(_("time zone"), max_length=64, default="UTC", help_text=_("Used for reports and as the campaign default."))
+    timezone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
+        help_text=_("Used for reports and as the campaign default."),
+    )
     max_concurrent_calls = models.PositiveIntegerField(
         _("max concurrent calls"), default=20, help_text=_("Across all campaigns of the organization.")
     )
