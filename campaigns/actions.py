@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,9 +30,8 @@ def add_to_do_not_call(
 
 
 def start_contact_import(campaign, upload, *, user=None, dry_run: bool = False, region: str = "") -> ContactImport:
-    """Store the uploaded file and import it in the background once this transaction commits."""
-    from django_q.tasks import async_task
-
+    """Store the uploaded file and import it: at once when it is small, else in the background
+    (a django-q2 task, enqueued when this transaction commits) with progress on the campaign."""
     job = ContactImport.objects.create(
         organization_id=campaign.organization_id,
         campaign=campaign,
@@ -42,8 +42,36 @@ def start_contact_import(campaign, upload, *, user=None, dry_run: bool = False, 
         dry_run=dry_run,
         created_by=user,
     )
-    transaction.on_commit(lambda: async_task("campaigns.tasks.run_contact_import", job.pk, task_name=f"import-{job.pk}"))
+    _run_or_enqueue(job)
     return job
+
+
+def confirm_contact_import(preview: ContactImport, *, user=None) -> ContactImport:
+    """Import for real the file a dry run previewed; the good rows go in, the bad ones are skipped."""
+    job = ContactImport.objects.create(
+        organization_id=preview.organization_id,
+        campaign_id=preview.campaign_id,
+        file=preview.file.name,
+        filename=preview.filename,
+        size=preview.size,
+        region=preview.region,
+        dry_run=False,
+        created_by=user,
+    )
+    _run_or_enqueue(job)
+    return job
+
+
+def _run_or_enqueue(job: ContactImport) -> None:
+    from django_q.tasks import async_task
+
+    from campaigns.tasks import run_contact_import
+
+    if job.size <= settings.NEWVOICE_IMPORT_BACKGROUND_BYTES:
+        run_contact_import(job.pk)
+        job.refresh_from_db()
+    else:
+        transaction.on_commit(lambda: async_task("campaigns.tasks.run_contact_import", job.pk, task_name=f"import-{job.pk}"))
 
 
 @transaction.atomic

@@ -3,10 +3,13 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from campaigns.actions import add_to_do_not_call
+from campaigns.admin_contacts import ContactFilesMixin, DoNotCallImportMixin
 from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry
 from newvoice.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ReadOnlyInline, ScopedRelatedFieldListFilter
 
@@ -29,8 +32,33 @@ class CampaignForm(OrganizationScopedForm):
     dialer = forms.ChoiceField(label=_("dialer"), choices=_dialer_choices, required=False)
 
 
+class ContactImportInline(ReadOnlyInline, admin.TabularInline):
+    model = ContactImport
+    verbose_name_plural = _("contact imports")
+    fields = ("report_link", "status", "progress_shown", "imported", "invalid", "dry_run", "created_by", "created_at")
+    readonly_fields = fields
+    max_rows = 10
+
+    @admin.display(description=_("file"))
+    def report_link(self, obj):
+        url = reverse("admin:campaigns_campaign_import_report", args=[obj.campaign_id, obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.filename)
+
+    @admin.display(description=_("progress"))
+    def progress_shown(self, obj):
+        return f"{obj.progress:.0%}"
+
+    @admin.display(description=_("imported"))
+    def imported(self, obj):
+        return (obj.report or {}).get("imported", "")
+
+    @admin.display(description=_("invalid"))
+    def invalid(self, obj):
+        return (obj.report or {}).get("invalid", "")
+
+
 @admin.register(Campaign)
-class CampaignAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+class CampaignAdmin(ContactFilesMixin, OrganizationScopedAdmin, admin.ModelAdmin):
     form = CampaignForm
     list_display = (
         "name",
@@ -68,6 +96,8 @@ class CampaignAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         (_("Simulator"), {"fields": ("simulator_personas", "simulator_seed"), "classes": ("collapse",)}),
         (_("History"), {"fields": ("created_by", "created_at", "updated_at", "started_at", "finished_at"), "classes": ("collapse",)}),
     )
+
+    inlines = [ContactImportInline]
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -147,7 +177,7 @@ class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(DoNotCallEntry)
-class DoNotCallEntryAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+class DoNotCallEntryAdmin(DoNotCallImportMixin, OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = ("phone", "organization", "reason", "source", "created_by", "created_at")
     list_filter = ("source", ("organization", ScopedRelatedFieldListFilter))
     list_select_related = ("organization", "created_by")

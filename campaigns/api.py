@@ -32,7 +32,7 @@ class CSVRenderer(renderers.BaseRenderer):
 
 
 class XLSXRenderer(renderers.BaseRenderer):
-    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    media_type = exporting.XLSX_TYPE
     format, charset, render_style = "xlsx", None, "binary"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):

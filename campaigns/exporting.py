@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Call, CallTask, Campaign
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 

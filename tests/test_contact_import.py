@@ -145,3 +145,11 @@ def run_import_raising(campaign, name):
     with pytest.raises(CommandError) as raised:
         call_command("import_contacts", "--campaign", str(campaign.pk), str(FIXTURES / name), stdout=io.StringIO())
     return str(raised.value)
+
+
+def test_unsupported_file_type_is_named(campaign, tmp_path):
+    document = tmp_path / "contacts.pdf"
+    document.write_bytes(b"%PDF-1.4 phone,name\n+79123450001,Anna\n")
+    with pytest.raises(CommandError, match="'contacts.pdf' is not a CSV or XLSX file"):
+        call_command("import_contacts", "--campaign", str(campaign.pk), str(document), stdout=io.StringIO())
+    assert not CallTask.objects.exists()
