@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from newvoice import views
+from voiceagent.views import try_bot
 
 admin.site.site_header = "NEW-VOICE"
 admin.site.site_title = "NEW-VOICE"
@@ -10,6 +11,7 @@ admin.site.index_title = "NEW-VOICE"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("admin/skillbases/skillbase/<int:pk>/try/", admin.site.admin_view(try_bot), name="try-bot"),
     path("admin/", admin.site.urls),
     path("api/health", views.health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
