@@ -106,14 +106,15 @@ def words(text: str) -> list[str]:
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A crude stem: short words stay whole, longer ones lose their last two letters (the ending)."""
-    if len(word) <= 3:
+    """A crude stem: words of up to four letters stay whole, longer ones lose up to two letters of
+    ending but keep at least four ("перезвоните" → "перезвони", "can't" → "can'", never "can")."""
+    if len(word) <= 4:
         return word
-    return word[: max(3, len(word) - 2)]
+    return word[: max(4, len(word) - 2)]
 
 
 def word_matches(phrase_word: str, token: str) -> bool:
-    if len(phrase_word) <= 3 or len(token) <= 3:
+    if len(phrase_word) <= 4 or len(token) <= 4:
         return phrase_word == token
     return token.startswith(stem(phrase_word)) or phrase_word.startswith(stem(token))
 
