@@ -85,20 +85,35 @@ class CallMetrics(OwnedModel):
 
 class CallLogQuerySet(OrganizationQuerySet):
     def append(self, call: Call, kind: str, *, role: str = "", text: str = "", data: dict | None = None) -> "CallLog":
-        """Add the call's next event. The agent, the dialer and the reaper may all write to one call,
-        so the sequence number is taken optimistically and retried if another writer took it."""
+        return self.append_many(call, [(kind, role, text, data or {})])[0]
+
+    def append_many(self, call: Call, events: list[tuple[str, str, str, dict]]) -> list["CallLog"]:
+        """Add the call's next events, numbered in order. The agent, the dialer and the reaper may
+        all write to one call, so the sequence is taken optimistically and retried if another
+        writer took a number first; one transaction for the whole batch."""
         offset = max(int((timezone.now() - call.created_at).total_seconds() * 1000), 0)
         for _attempt in range(5):
-            seq = (self.filter(call=call).aggregate(top=Max("seq"))["top"] or 0) + 1
+            top = self.filter(call=call).aggregate(top=Max("seq"))["top"] or 0
+            rows = [
+                CallLog(
+                    organization_id=call.organization_id,
+                    campaign_id=call.campaign_id,
+                    call=call,
+                    seq=top + i,
+                    kind=kind,
+                    role=role,
+                    text=text,
+                    data=data,
+                    offset_ms=offset,
+                )  # fmt: skip
+                for i, (kind, role, text, data) in enumerate(events, start=1)
+            ]
             try:
                 with transaction.atomic():
-                    return self.create(
-                        organization_id=call.organization_id, campaign_id=call.campaign_id, call=call, seq=seq,
-                        kind=kind, role=role, text=text, data=data or {}, offset_ms=offset,
-                    )  # fmt: skip
+                    return self.bulk_create(rows)
             except IntegrityError:
                 continue
-        raise RuntimeError(f"Could not append an event to call {call.pk}: sequence kept being taken.")
+        raise RuntimeError(f"Could not append events to call {call.pk}: the sequence kept being taken.")
 
 
 class CallLog(OwnedModel):

@@ -330,6 +330,9 @@ def campaign_form_data(organization, skillbase, **extra) -> dict:
         "sip_trunk_id": "",
         "simulator_personas": "{}",
         "simulator_seed": "0",
+        # The read-only contact imports inline still posts its management form.
+        "imports-TOTAL_FORMS": "0",
+        "imports-INITIAL_FORMS": "0",
         **extra,
     }
 

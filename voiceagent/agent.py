@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterable
 from typing import Any, Protocol
 
-from livekit.agents import Agent, RunContext, function_tool
+from livekit.agents import Agent, ModelSettings, RunContext, function_tool
 from livekit.agents.llm import ToolError as LLMToolError
 
 from skillbases.schemas import SkillbaseConfig
@@ -63,16 +64,43 @@ class SkillbaseAgent(Agent):
         self.conversation = conversation
         self.hooks = hooks or NoHooks()
         self.base_instructions = instructions_for(conversation.config)
+        self._utterance = ""  # all the bot meant to say in its latest utterance
+        self._hook_tasks: set[asyncio.Task] = set()
         super().__init__(instructions=self._current_instructions(), **kwargs)
 
     def _current_instructions(self) -> str:
         return f"{self.base_instructions}\n\n{self.conversation.step_brief()}"
 
     async def on_enter(self) -> None:
+        self.session.on("conversation_item_added", self._on_item_added)
         # The bot speaks first, with the start step's text, without waiting on any model.
         await self.hooks.event("step", data={"step": self.conversation.state.step})
         # Wait for the greeting to be played, so it precedes the callee's first words in the history.
         await self.session.say(self.conversation.greeting()).wait_for_playout()
+
+    async def on_exit(self) -> None:
+        self.session.off("conversation_item_added", self._on_item_added)
+        if self._hook_tasks:
+            await asyncio.gather(*self._hook_tasks, return_exceptions=True)
+
+    async def transcription_node(self, text: AsyncIterable[str], model_settings: ModelSettings) -> AsyncIterable[str]:
+        # Every utterance passes through here whole, before playback can cut it short.
+        self._utterance = ""
+        async for delta in Agent.default.transcription_node(self, text, model_settings):
+            self._utterance += delta
+            yield delta
+
+    def _on_item_added(self, event: Any) -> None:
+        # When the callee barges in, livekit stores the reply as the words played so far, with
+        # interrupted=True; the event keeps both versions.
+        item = event.item
+        if getattr(item, "role", None) != "assistant" or not item.interrupted:
+            return
+        heard = item.text_content or ""
+        data = {"heard": heard, "full": self._utterance or heard, "step": self.conversation.state.step}
+        task = asyncio.get_running_loop().create_task(self.hooks.event("interruption", role="assistant", text=heard, data=data))
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
 
     async def _tool(self, name: str, result: Any, data: dict[str, Any]) -> None:
         await self.hooks.event("tool_call", data={"tool": name, **data, "result": result})
@@ -148,6 +176,9 @@ class SkillbaseAgent(Agent):
         except ToolError as exc:
             await self._tool(name, str(exc), {**arguments, "error": True})
             raise LLMToolError(str(exc)) from None
+        # The step brief shows collected values ("booked for {slot}"): a model that moved to the
+        # step before recording the value must read the line with it, not the one goto_step rendered.
+        await self.update_instructions(self._current_instructions())
         await self._tool(name, result, arguments)
         return result
 

@@ -65,12 +65,19 @@ class CallTelemetry:
         self._queue.put_nowait((kind, role, text, data or {}))
 
     async def _write(self) -> None:
-        while (item := await self._queue.get()) is not None:
-            kind, role, text, data = item
+        done = False
+        while not done:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():  # whatever else is waiting goes in the same transaction
+                batch.append(self._queue.get_nowait())
+            done = batch[-1] is None
+            events = [item for item in batch if item is not None]
+            if not events:
+                continue
             try:
-                await sync_to_async(CallLog.objects.append)(self.call, kind, role=role, text=text, data=data)
+                await sync_to_async(CallLog.objects.append_many)(self.call, events)
             except Exception:  # telemetry must never take a live call down
-                logger.exception("Could not record a %s event of call %s", kind, self.call.pk)
+                logger.exception("Could not record %d events of call %s", len(events), self.call.pk)
 
     async def flush(self) -> None:
         """Write everything queued so far, then stop the writer."""

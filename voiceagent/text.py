@@ -6,16 +6,19 @@ Used by ``manage.py chat``, the simulator, the admin's "Try this bot" page and t
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from livekit.agents import AgentSession
+from livekit.agents.voice.agent_session import SessionConnectOptions
+from livekit.agents.voice.io import AudioOutput, TextOutput
 from livekit.agents.voice.run_result import ChatMessageEvent, FunctionCallEvent, FunctionCallOutputEvent
 
 from skillbases.schemas import SkillbaseConfig
 from voiceagent.agent import CallHooks, SkillbaseAgent
 from voiceagent.flow.conversation import Conversation
-from voiceagent.providers import build_llm, require_keys
+from voiceagent.providers import build_llm, require_keys, turn_handling
 
 
 @dataclass
@@ -46,12 +49,38 @@ def _lines(events) -> list[Line]:
 
 
 class TextConversation:
-    def __init__(self, config: SkillbaseConfig, variables: dict[str, Any], *, timezone: str, hooks: CallHooks | None = None):
+    def __init__(
+        self,
+        config: SkillbaseConfig,
+        variables: dict[str, Any],
+        *,
+        timezone: str,
+        hooks: CallHooks | None = None,
+        tts: Any = None,
+        audio_output: AudioOutput | None = None,
+        transcription_output: TextOutput | None = None,
+    ):
         require_keys(config, voice=False)
         self.conversation = Conversation(config, variables, timezone=timezone)
         self.agent = SkillbaseAgent(self.conversation, hooks=hooks)
         self.llm = build_llm(config, self.conversation)
-        self.session = AgentSession(llm=self.llm)
+        # With a TTS and an audio output (the simulator's), replies take time to play and the
+        # callee can cut them short, under the skillbase's own interruption settings.
+        speech = {}
+        if tts is not None:
+            handling = turn_handling(config)
+            # There is no callee audio to tell a false interruption by, so nothing to resume after.
+            handling["interruption"] = {**handling["interruption"], "resume_false_interruption": False}
+            speech = {"tts": tts, "turn_handling": handling}
+        # A turn whose LLM request fails raises the provider's error from send(), every time. With
+        # livekit's default the fourth failure in a row closes the session instead: that turn then
+        # returns nothing, as if the bot had nothing to say, and later turns hit a dead session.
+        never_close = SessionConnectOptions(max_unrecoverable_errors=sys.maxsize)
+        self.session = AgentSession(llm=self.llm, conn_options=never_close, **speech)
+        if audio_output is not None:
+            self.session.output.audio = audio_output
+        if transcription_output is not None:
+            self.session.output.transcription = transcription_output
         if hasattr(hooks, "attach"):
             hooks.attach(self.session)
 

@@ -88,6 +88,14 @@ def _day(text: str, now: dt.datetime, language: str) -> dt.date | None:
     return None
 
 
+# Words that can start a date dateparser should read; text with none of them and no digit names no
+# date, and dateparser's search (milliseconds) is skipped.
+_DATE_HINTS = re.compile(
+    r"\d|через|недел|месяц|январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр|"
+    r"\bin\b|next|week|month|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+)
+
+
 def _relative_or_calendar(text: str, now: dt.datetime, language: str) -> dt.datetime | None:
     settings = {
         "PREFER_DATES_FROM": "future",
@@ -97,6 +105,8 @@ def _relative_or_calendar(text: str, now: dt.datetime, language: str) -> dt.date
     }
     from dateparser.search import search_dates
 
+    if not _DATE_HINTS.search(text):
+        return None
     found = search_dates(text, languages=[language], settings=settings) or []
     for fragment, moment in found:
         if any(ch.isalpha() for ch in fragment):  # a bare number is an hour, not a date
