@@ -265,6 +265,8 @@ async def test_the_instructions_show_a_value_recorded_after_moving_to_its_step(o
         "Записала вас. Подсказать, как нас найти?",
     )
     async with call(skillbase("salon_ru.json", openai_server), ANNA, timezone=MOSCOW) as conversation:
+        conversation.conversation.goto_step("offer")  # the earlier turns, through the tools' own code
+        conversation.conversation.goto_step("pick_time")
         await say(conversation, "Запишите меня на завтра в три часа дня")
 
     shown = conversation.state.shown["slot"]
@@ -329,7 +331,7 @@ async def test_opt_out(openai_server, api_key):
     opt_out = openai_server.requests[1].new_tool_results[0]
     assert opt_out["output"].startswith("The number is on the do-not-call list.")
     assert [kind for kind, _ in hooks.log if kind in ("opted_out", "hang_up")] == ["opted_out", "hang_up"]
-    assert ("tool_call", {"tool": "end_call", "outcome": "opted_out", "result": None}) in hooks.log
+    assert ("tool_call", {"tool": "end_call", "outcome": "opted_out", "result": "The call is ending."}) in hooks.log
 
 
 async def test_voicemail_leaves_the_message_and_ends(openai_server, api_key):
@@ -549,3 +551,33 @@ async def test_a_rate_limited_request_is_retried(openai_server, api_key):
     assert said(lines) == ["Записать вас?"]
     first, retry = openai_server.requests
     assert first.body == retry.body
+
+
+async def test_a_model_cannot_jump_to_a_step_the_current_one_does_not_lead_to(openai_server, api_key):
+    openai_server.script = answers([ToolCall("goto_step", {"step": "booked"})], "Извините, давайте по порядку.")
+    async with call(skillbase("salon_ru.json", openai_server), ANNA, timezone=MOSCOW) as conversation:
+        await say(conversation, "Запишите меня")
+    assert conversation.state.steps_reached == ["greeting"]
+    assert "Step 'booked' cannot follow 'greeting'" in openai_server.requests[1].new_tool_results[0]["output"]
+
+
+async def test_the_turn_limit_holds_for_a_real_model_too(openai_server, api_key):
+    raw = skillbase("salon_ru.json", openai_server)
+    raw.flow.limits.max_turns = 1
+    openai_server.script = answers("Простите?", "Простите?")
+    async with call(raw, ANNA, timezone=MOSCOW) as conversation:
+        await say(conversation, "что?")
+        lines = await say(conversation, "что?")
+    assert conversation.state.ended and conversation.state.outcome == "failed"
+    assert said(lines) == ["Извините, вас плохо слышно. Всего доброго!"]
+    assert len(openai_server.requests) == 1
+
+
+async def test_schedule_callback_fills_the_time_the_script_says_back(openai_server, api_key):
+    openai_server.script = answers(
+        [ToolCall("schedule_callback", {"when": "завтра после пяти"}), ToolCall("goto_step", {"step": "callback_scheduled"})],
+        "Хорошо, перезвоню.",
+    )
+    async with call(skillbase("salon_ru.json", openai_server), ANNA, timezone=MOSCOW) as conversation:
+        await say(conversation, "Перезвоните завтра после пяти")
+    assert "перезвоню в " in openai_server.requests[1].system and ", в 17:00" in openai_server.requests[1].system

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterable
 from typing import Any, Protocol
 
 from livekit.agents import Agent, ModelSettings, RunContext, function_tool
+from livekit.agents.llm import StopResponse
 from livekit.agents.llm import ToolError as LLMToolError
 
 from skillbases.schemas import SkillbaseConfig
@@ -112,11 +113,7 @@ class SkillbaseAgent(Agent):
         Args:
             step: the id of the step to move to, one of the next steps the current step lists.
         """
-        try:
-            brief = self.conversation.goto_step(step)
-        except ToolError as exc:
-            raise LLMToolError(str(exc)) from None
-        await self.update_instructions(self._current_instructions())
+        brief = await self._run_tool("goto_step", self.conversation.goto_step, step=step)
         await self.hooks.event("step", data={"step": step})
         return brief
 
@@ -162,11 +159,7 @@ class SkillbaseAgent(Agent):
         Args:
             outcome: one of success, refusal, callback_requested, opted_out, voicemail, failed.
         """
-        try:
-            self.conversation.end_call(outcome)
-        except ToolError as exc:
-            raise LLMToolError(str(exc)) from None
-        await self._tool("end_call", None, {"outcome": outcome})
+        await self._run_tool("end_call", self.conversation.end_call, outcome=outcome)
         await context.wait_for_playout()
         await self._finish(outcome)
 
@@ -181,6 +174,26 @@ class SkillbaseAgent(Agent):
         await self.update_instructions(self._current_instructions())
         await self._tool(name, result, arguments)
         return result
+
+    async def on_user_turn_completed(self, turn_ctx, new_message) -> None:
+        if await self.enforce_limits() is not None:
+            raise StopResponse
+
+    async def enforce_limits(self) -> str | None:
+        """Count a callee turn and end the call past the script's turn or time limit; returns the
+        goodbye said. The flow engine keeps these limits itself; for a real LLM the agent does."""
+        state, limits = self.conversation.state, self.conversation.config.flow.limits
+        if self.conversation.config.llm.provider == "flow" or state.ended:
+            return None
+        state.turns += 1
+        if state.turns <= limits.max_turns and state.elapsed <= limits.max_duration_seconds:
+            return None
+        await self.hooks.event("error", text="The call reached the script's turn or time limit.")
+        self.conversation.end_call("failed")
+        goodbye = self.conversation.engine.goodbye("failed")
+        await self.session.say(goodbye, allow_interruptions=False).wait_for_playout()
+        await self._finish("failed")
+        return goodbye
 
     async def _finish(self, outcome: str) -> None:
         self.conversation.state.ended = True

@@ -59,9 +59,10 @@ class TextConversation:
         tts: Any = None,
         audio_output: AudioOutput | None = None,
         transcription_output: TextOutput | None = None,
+        conversation: Conversation | None = None,
     ):
         require_keys(config, voice=False)
-        self.conversation = Conversation(config, variables, timezone=timezone)
+        self.conversation = conversation or Conversation(config, variables, timezone=timezone)
         self.agent = SkillbaseAgent(self.conversation, hooks=hooks)
         self.llm = build_llm(config, self.conversation)
         # With a TTS and an audio output (the simulator's), replies take time to play and the
@@ -99,6 +100,9 @@ class TextConversation:
     async def send(self, text: str) -> list[Line]:
         if self.ended:
             return []
+        goodbye = await self.agent.enforce_limits()
+        if goodbye is not None:
+            return [Line("say", text=goodbye)]
         result = await self.session.run(user_input=text)
         return _lines(result.events)
 

@@ -21,6 +21,7 @@ from voiceagent.calls import CallSetup, load_call_setup
 from voiceagent.flow.conversation import Conversation
 from voiceagent.providers import ProviderKeyMissing, build_llm, build_stt, build_tts, build_vad, require_keys, turn_handling
 from voiceagent.telemetry import CallTelemetry
+from voiceagent.text import TextConversation
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +73,15 @@ async def _delete_room(ctx: JobContext) -> None:
 
 
 async def _converse_by_text(setup: CallSetup, conversation: Conversation, telemetry: CallTelemetry, script: list[str]) -> None:
-    agent = SkillbaseAgent(conversation, hooks=telemetry)
-    async with build_llm(setup.config, conversation) as llm, AgentSession(llm=llm) as session:
-        telemetry.attach(session)
-        await session.start(agent, capture_run=True)  # returns once the greeting has been said
+    chat = TextConversation(setup.config, setup.variables, timezone=setup.timezone, hooks=telemetry, conversation=conversation)
+    try:
+        await chat.start()
         for line in script:
-            if conversation.state.ended:
+            if chat.ended:
                 break
-            await session.run(user_input=line)
+            await chat.send(line)
+    finally:
+        await chat.aclose()
 
 
 async def _converse_by_voice(ctx: JobContext, setup: CallSetup, conversation: Conversation, telemetry: CallTelemetry) -> None:

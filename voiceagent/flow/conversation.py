@@ -12,6 +12,7 @@ from typing import Any
 from skillbases.schemas import FLOW_OUTCOMES, SkillbaseConfig
 from voiceagent.flow.engine import FlowEngine
 from voiceagent.flow.fields import extract
+from voiceagent.flow.render import say_datetime
 from voiceagent.flow.state import ConversationState
 from voiceagent.flow.when import parse_when
 
@@ -49,9 +50,20 @@ class Conversation:
             parts.append(f"This is the last step: say it, then call end_call with outcome '{outcome}'.")
         return " ".join(p for p in parts if p)
 
+    def reachable(self) -> list[str]:
+        """Steps the conversation may move to now: the current step's targets, the fallback step,
+        and any end step (opting out or asking for a callback can end the call from anywhere)."""
+        current = self.engine.steps[self.state.step]
+        targets = [t.goto for t in current.transitions] + [self.config.flow.fallback.step or ""]
+        targets += [s.id for s in self.config.flow.steps if s.end]
+        return list(dict.fromkeys(t for t in [self.state.step, *targets] if t))
+
     def goto_step(self, step: str) -> str:
         if step not in self.engine.steps:
             raise ToolError(f"There is no step '{step}'. Steps: {', '.join(self.engine.steps)}.")
+        allowed = self.reachable()
+        if step not in allowed:
+            raise ToolError(f"Step '{step}' cannot follow '{self.state.step}'. Choose one of: {', '.join(allowed)}.")
         self.state.enter(step)
         target = self.engine.steps[step]
         if target.end:
@@ -76,6 +88,9 @@ class Conversation:
             except ValueError:
                 raise ToolError(f"Could not tell a future time from '{when}'. Ask when to call back.") from None
         self.state.callback_at = moment
+        # Scripts say the agreed time back as {callback_at}, however it was set.
+        self.state.collected.setdefault("callback_at", moment.isoformat())
+        self.state.shown.setdefault("callback_at", say_datetime(moment, self.language))
         self.state.outcome = "callback_requested"
         self.state.pending_callback = False
         return f"Callback scheduled for {moment.isoformat()} ({self.timezone})."
