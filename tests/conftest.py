@@ -4,6 +4,7 @@ Everything here writes real rows through the real models; nothing of ours is moc
 """
 
 import copy
+import inspect
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -105,3 +106,15 @@ def skillbase_factory(db, minimal_config):
 @pytest.fixture
 def skillbase(org, skillbase_factory):
     return skillbase_factory(org)
+
+
+@pytest.fixture(autouse=True)
+async def close_thread_connections(request):
+    """Async tests reach the ORM through sync_to_async's worker thread, whose connection would
+    otherwise stay open and keep PostgreSQL from dropping the test database."""
+    yield
+    if inspect.iscoroutinefunction(request.function):
+        from asgiref.sync import sync_to_async
+        from django.db import connections
+
+        await sync_to_async(connections.close_all)()
