@@ -95,6 +95,14 @@ def build_vad() -> Any:
     return silero.VAD.load()  # the model ships inside the package: no download
 
 
+def build_turn_detector() -> Any:
+    """End-of-turn detection: livekit's local turn-detector model (bundled, no download) when
+    there are no LiveKit Cloud credentials."""
+    from livekit.agents import inference
+
+    return inference.TurnDetector()
+
+
 def turn_handling(config: SkillbaseConfig) -> dict[str, Any]:
     voice = config.voice
     return {

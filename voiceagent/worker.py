@@ -19,7 +19,16 @@ from campaigns.actions import finish_call
 from voiceagent.agent import SkillbaseAgent
 from voiceagent.calls import CallSetup, load_call_setup
 from voiceagent.flow.conversation import Conversation
-from voiceagent.providers import ProviderKeyMissing, build_llm, build_stt, build_tts, build_vad, require_keys, turn_handling
+from voiceagent.providers import (
+    ProviderKeyMissing,
+    build_llm,
+    build_stt,
+    build_tts,
+    build_turn_detector,
+    build_vad,
+    require_keys,
+    turn_handling,
+)
 from voiceagent.telemetry import CallTelemetry
 from voiceagent.text import TextConversation
 
@@ -89,9 +98,13 @@ async def _converse_by_voice(ctx: JobContext, setup: CallSetup, conversation: Co
 
     config = setup.config
     session = AgentSession(
-        stt=build_stt(config), tts=build_tts(config), vad=ctx.proc.userdata.get("vad") or build_vad(), llm=build_llm(config, conversation),
-        turn_handling=turn_handling(config), user_away_timeout=config.flow.limits.silence_timeout_seconds,
-    )  # fmt: skip
+        stt=build_stt(config),
+        tts=build_tts(config),
+        vad=ctx.proc.userdata.get("vad") or build_vad(),
+        llm=build_llm(config, conversation),
+        turn_handling={**turn_handling(config), "turn_detection": build_turn_detector()},
+        user_away_timeout=config.flow.limits.silence_timeout_seconds,
+    )
     telemetry.attach(session)
     agent = SkillbaseAgent(conversation, hooks=telemetry)
     closed = asyncio.Event()
