@@ -199,6 +199,29 @@ class CallTask(OwnedModel):
         return f"{self.name or self.phone} ({self.campaign_id})"
 
 
+class CallQuerySet(OrganizationQuerySet):
+    def live(self) -> "CallQuerySet":
+        return self.filter(status__in=Call.LIVE_STATUSES)
+
+    def claim_for_dialing(self, call_id: int, owner: str, lease_seconds: int) -> bool:
+        """Take a queued call to dial it. Only one worker ever succeeds, however often the task runs."""
+        now = timezone.now()
+        claimed = self.filter(pk=call_id, status=Call.Status.QUEUED).update(
+            status=Call.Status.DIALING, dial_started_at=now, lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=lease_seconds)
+        )
+        return claimed == 1
+
+    def renew_lease(self, call_id: int, owner: str, seconds: int) -> bool:
+        expires = timezone.now() + dt.timedelta(seconds=seconds)
+        return self.live().filter(pk=call_id, lease_owner=owner).update(lease_expires_at=expires) == 1
+
+    def mark_answered(self, call_id: int, **fields) -> bool:
+        return (
+            self.filter(pk=call_id, status=Call.Status.DIALING).update(status=Call.Status.IN_PROGRESS, answered_at=timezone.now(), **fields)
+            == 1
+        )
+
+
 class Call(OwnedModel):
     """One dial attempt of a task. A task never has two live calls (a partial unique constraint)."""
 
@@ -235,6 +258,8 @@ class Call(OwnedModel):
     dial_started_at = models.DateTimeField(_("dialing since"), null=True, blank=True)
     answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+
+    objects = CallQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("call")
