@@ -140,7 +140,7 @@ async def bench_jobs(config_json: dict, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=200)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--database-url", default=f"sqlite:///{ROOT / 'var' / 'bench-agent.sqlite3'}")
     args = parser.parse_args()
     setup(args.database_url)
     import logging

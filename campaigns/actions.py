@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Call, CallTask, ContactImport, DoNotCallEntry
+from campaigns.models import Call, CallTask, ContactImport, DoNotCallEntry, Outcome
 
 
 @transaction.atomic
@@ -84,30 +84,36 @@ def finish_call(
     last_step: str = "",
     error: str = "",
     sip_status_code: int | None = None,
+    lease_expired_before=None,
+    **call_fields,
 ) -> Call:
-    """Record how a call ended. Idempotent: a call that has already ended keeps its first ending."""
-    call = Call.objects.select_for_update().select_related("task").get(pk=call_id)
+    """Record how a call ended and move its contact on. Idempotent: a call that has already ended
+    keeps its first ending. ``lease_expired_before`` (the reaper) ends the call only if its lease
+    really ran out, so a worker that renewed in the meantime keeps it."""
+    call = Call.objects.select_for_update().select_related("task", "campaign").get(pk=call_id)
     if call.status == Call.Status.ENDED:
         return call
-    call.status, call.outcome, call.ended_at = Call.Status.ENDED, outcome, timezone.now()
+    if lease_expired_before is not None and (call.lease_expires_at is None or call.lease_expires_at >= lease_expired_before):
+        return call
+    now = timezone.now()
+    call.status, call.outcome, call.ended_at = Call.Status.ENDED, outcome, now
     call.collected, call.callback_at, call.last_step = collected or {}, callback_at, last_step[:64]
-    call.error, call.sip_status_code, call.lease_expires_at = error, sip_status_code, None
-    call.save(
-        update_fields=[
-            "status",
-            "outcome",
-            "ended_at",
-            "collected",
-            "callback_at",
-            "last_step",
-            "error",
-            "sip_status_code",
-            "lease_expires_at",
-        ]
-    )
-    task = call.task
-    task.outcome = outcome
+    call.error, call.sip_status_code, call.lease_expires_at = error[:2000], sip_status_code, None
+    for name, value in call_fields.items():
+        setattr(call, name, value)
+    fields = ["status", "outcome", "ended_at", "collected", "callback_at", "last_step", "error", "sip_status_code", "lease_expires_at"]
+    call.save(update_fields=[*fields, *call_fields])
+    task = CallTask.objects.select_for_update().get(pk=call.task_id)
     if collected:
         task.result = {**task.result, **collected}
-    task.save(update_fields=["outcome", "result", "updated_at"])
+    task.after_call(outcome, callback_at=callback_at, campaign=call.campaign, now=now)
+    task.save(update_fields=["outcome", "result", "status", "next_attempt_at", "updated_at"])
+    if outcome == Outcome.OPTED_OUT:
+        add_to_do_not_call(
+            call.organization_id, call.phone, reason="Asked on a call not to be called again", source=DoNotCallEntry.Source.OPT_OUT
+        )
+    campaign = call.campaign
+    campaign.refresh_from_db(fields=["status", "spent"])
+    campaign.apply_safety_rails()
+    campaign.complete_if_done()
     return call

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.policy import parse_retry_policy
 from newvoice.tenancy import OrganizationQuerySet, OwnedModel
 from newvoice.validators import validate_region, validate_timezone
 from skillbases.models import Skillbase, SkillbaseVersion
@@ -49,6 +50,14 @@ class Outcome(models.TextChoices):
     OPTED_OUT = "opted_out", _("Opted out")
     FAILED = "failed", _("Failed")
     LOST = "lost", _("Lost")
+
+
+# Outcomes that count against a campaign's failure threshold, and those that mean nobody was reached.
+FAILURE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.LOST, Outcome.INVALID_NUMBER})
+UNREACHED_OUTCOMES = frozenset({Outcome.NO_ANSWER, Outcome.BUSY, Outcome.DECLINED, Outcome.INVALID_NUMBER, Outcome.FAILED, Outcome.LOST})
+# A callee who asked to be called back is called back even past max_attempts, a couple of times.
+CALLBACK_GRACE_ATTEMPTS = 2
+DEFAULT_CALLBACK_DELAY = dt.timedelta(hours=2)
 
 
 class Campaign(OwnedModel):
@@ -98,6 +107,9 @@ class Campaign(OwnedModel):
     max_attempts = models.PositiveIntegerField(_("max attempts"), default=3, validators=[MinValueValidator(1)])
     retry_policy = models.JSONField(_("retry policy"), default=default_retry_policy, blank=True)
     budget_cap = models.DecimalField(_("budget cap"), max_digits=12, decimal_places=2, null=True, blank=True)
+    spent = models.DecimalField(
+        _("spent"), max_digits=14, decimal_places=6, default=0, editable=False, help_text=_("Cost of the calls so far.")
+    )
     failure_threshold = models.FloatField(
         _("failure threshold"), default=0.5, help_text=_("Pause when this share of the last calls failed (0-1).")
     )
@@ -144,6 +156,102 @@ class Campaign(OwnedModel):
             raise ValidationError({"calling_window_end": _("The calling window must end after it starts.")})
         if not set(self.calling_days or []) <= set(range(1, 8)) or not self.calling_days:
             raise ValidationError({"calling_days": _("List ISO weekdays from 1 (Monday) to 7 (Sunday).")})
+        try:
+            parse_retry_policy(self.retry_policy)
+        except ValueError as exc:
+            raise ValidationError({"retry_policy": str(exc)}) from None
+
+    # Lifecycle. Each transition is one conditional UPDATE, so the admin, the API, the dispatcher
+    # and the safety rails never overwrite each other's state change.
+
+    def _move(self, allowed: tuple[str, ...], status: str, reason: str = "", **fields) -> bool:
+        moved = Campaign.objects.filter(pk=self.pk, status__in=allowed).update(status=status, status_reason=reason, **fields) == 1
+        if moved:
+            self.refresh_from_db(fields=["status", "status_reason", "started_at", "finished_at"])
+        return moved
+
+    def start_problems(self) -> list[str]:
+        """Why the campaign cannot start (empty when it can)."""
+        from campaigns.dialing import get_dialer
+
+        problems = []
+        try:
+            self.skillbase.parsed_config()
+        except ValueError as exc:
+            problems.append(_("The skillbase's configuration is invalid: %(error)s") % {"error": exc})
+        if self.skillbase.current_version is None:
+            problems.append(_("The skillbase has no saved version."))
+        if not self.tasks.filter(status=CallTask.Status.PENDING).exists():
+            problems.append(_("There is nobody to call: import contacts first."))
+        try:
+            problems += get_dialer(self.dialer or None).problems(self)
+        except ValueError as exc:
+            problems.append(str(exc))
+        return problems
+
+    def start(self, *, user=None) -> list[str]:
+        """Start a draft (or resume a paused) campaign; returns the problems that prevented it."""
+        if self.status not in (self.Status.DRAFT, self.Status.PAUSED):
+            return [_("Only a draft or paused campaign can start; this one is %(status)s.") % {"status": self.get_status_display()}]
+        problems = self.start_problems()
+        if problems:
+            return problems
+        now = timezone.now()
+        self._move((self.Status.DRAFT, self.Status.PAUSED), self.Status.RUNNING, started_at=self.started_at or now, rate_updated_at=now)
+        return []
+
+    def pause(self, reason: str = "") -> bool:
+        """Stop new dials at once; calls in progress finish."""
+        return self._move((self.Status.RUNNING,), self.Status.PAUSED, reason or str(_("Paused by an operator.")))
+
+    def resume(self) -> list[str]:
+        if self.status != self.Status.PAUSED:
+            return [_("Only a paused campaign can resume.")]
+        return self.start()
+
+    def cancel(self) -> bool:
+        """Stop the campaign for good: pending contacts are cancelled; calls in progress finish."""
+        moved = self._move(
+            (self.Status.DRAFT, self.Status.RUNNING, self.Status.PAUSED),
+            self.Status.CANCELLED,
+            str(_("Cancelled.")),
+            finished_at=timezone.now(),
+        )
+        if moved:
+            self.tasks.filter(status=CallTask.Status.PENDING).update(status=CallTask.Status.CANCELLED)
+        return moved
+
+    def apply_safety_rails(self) -> str:
+        """Pause a running campaign whose recent calls mostly fail, or that spent its budget; returns why."""
+        if self.status != self.Status.RUNNING:
+            return ""
+        reason = ""
+        if self.budget_cap is not None and self.spent >= self.budget_cap:
+            reason = _("Paused automatically: the budget of %(cap)s is spent (%(spent)s).") % {
+                "cap": self.budget_cap,
+                "spent": round(self.spent, 2),
+            }
+        else:
+            recent = list(
+                self.calls.filter(status=Call.Status.ENDED).order_by("-id").values_list("outcome", flat=True)[: self.failure_window]
+            )
+            bad = sum(outcome in FAILURE_OUTCOMES for outcome in recent)
+            if recent and len(recent) == self.failure_window and bad / len(recent) > self.failure_threshold:
+                reason = _(
+                    "Paused automatically: %(bad)d of the last %(count)d calls failed, were lost or reached invalid numbers "
+                    "(the limit is %(limit)d%%). Check the dialer and the contact list, then resume."
+                ) % {"bad": bad, "count": len(recent), "limit": round(self.failure_threshold * 100)}
+        if reason and self.pause(str(reason)):
+            return str(reason)
+        return ""
+
+    def complete_if_done(self) -> bool:
+        """Complete a running (or paused) campaign when nothing is left to call or in progress."""
+        if self.tasks.filter(status__in=[CallTask.Status.PENDING, CallTask.Status.IN_PROGRESS]).exists():
+            return False
+        return self._move(
+            (self.Status.RUNNING, self.Status.PAUSED), self.Status.COMPLETED, str(_("Every contact is done.")), finished_at=timezone.now()
+        )
 
 
 class CallTaskQuerySet(OrganizationQuerySet):
@@ -197,6 +305,19 @@ class CallTask(OwnedModel):
 
     def __str__(self) -> str:
         return f"{self.name or self.phone} ({self.campaign_id})"
+
+    def after_call(self, outcome: str, *, callback_at: dt.datetime | None, campaign: "Campaign", now: dt.datetime) -> None:
+        """Move on after a call: call back when asked, retry by the campaign's policy, or finish."""
+        rules = parse_retry_policy(campaign.retry_policy)
+        self.outcome = outcome
+        if outcome == Outcome.CALLBACK_REQUESTED and self.attempts < campaign.max_attempts + CALLBACK_GRACE_ATTEMPTS:
+            self.status = self.Status.PENDING
+            self.next_attempt_at = max(callback_at or now + DEFAULT_CALLBACK_DELAY, now)
+        elif outcome in rules and rules[outcome].retry and self.attempts < campaign.max_attempts:
+            self.status = self.Status.PENDING
+            self.next_attempt_at = now + dt.timedelta(minutes=rules[outcome].delay_minutes)
+        else:
+            self.status = self.Status.FAILED if outcome in UNREACHED_OUTCOMES else self.Status.COMPLETED
 
 
 class CallQuerySet(OrganizationQuerySet):
@@ -279,6 +400,8 @@ class Call(OwnedModel):
             ),
             models.Index(fields=["campaign", "status"], name="call_campaign_status_idx"),
             models.Index(fields=["organization", "-created_at"], name="call_org_created_idx"),
+            # The safety rail's "last N calls of the campaign".
+            models.Index(fields=["campaign", "-id"], name="call_campaign_recent_idx"),
         ]
 
     def __str__(self) -> str:

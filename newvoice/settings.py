@@ -203,9 +203,11 @@ SESSION_COOKIE_HTTPONLY = True
 # Product settings.
 NEWVOICE_DIALER = env.str("NEWVOICE_DIALER", default="simulator")
 NEWVOICE_DIALERS = {
-    "simulator": "voiceagent.dialers.SimulatorDialer",
-    "livekit": "voiceagent.dialers.LiveKitDialer",
+    "simulator": "voiceagent.dialers.simulator.SimulatorDialer",
+    "livekit": "voiceagent.dialers.livekit.LiveKitDialer",
 }
+# How fast simulated calls run: 1 = real time (watchable demos), 0 = no waiting (tests, benchmarks).
+NEWVOICE_SIMULATOR_SPEED = env.float("NEWVOICE_SIMULATOR_SPEED", default=1.0)
 NEWVOICE_CURRENCY = env.str("NEWVOICE_CURRENCY", default="USD")
 NEWVOICE_DEFAULT_REGION = env.str("NEWVOICE_DEFAULT_REGION", default="RU")
 NEWVOICE_DEFAULT_TIMEZONE = env.str("NEWVOICE_DEFAULT_TIMEZONE", default="Europe/Moscow")
@@ -216,6 +218,7 @@ LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", default="")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", default="")
 LIVEKIT_AGENT_NAME = env.str("LIVEKIT_AGENT_NAME", default="newvoice-agent")
+NEWVOICE_RINGING_TIMEOUT = env.int("NEWVOICE_RINGING_TIMEOUT", default=30)  # seconds a dialled phone rings before "no answer"
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,98 @@
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+from django.db.models import Count
+from django.utils import timezone
+
+from campaigns.dialing import get_dialer
+from campaigns.dispatch import tick
+from campaigns.models import CallTask, Campaign
+from campaigns.tasks import place_call
+
+ACTIONS = ("list", "start", "pause", "resume", "cancel", "status", "run")
+
+
+class Command(BaseCommand):
+    help = "Run campaigns from the terminal: list, start, pause, resume, cancel, status ID, or run ID to call everyone in-process."
+
+    def add_arguments(self, parser):
+        parser.add_argument("action", choices=ACTIONS)
+        parser.add_argument("campaign", nargs="?", type=int, help="Campaign id (all actions but list).")
+        parser.add_argument("--speed", type=float, default=None, help="run: simulated time speed (0 = no waiting).")
+        parser.add_argument("--workers", type=int, default=8, help="run: calls placed at once in this process.")
+
+    def handle(self, *args, action: str, campaign: int | None, speed: float | None, workers: int, **options):
+        if action == "list":
+            return self._list()
+        if campaign is None:
+            raise CommandError(f"'{action}' needs a campaign id.")
+        target = Campaign.objects.filter(pk=campaign).first()
+        if target is None:
+            raise CommandError(f"No campaign with id {campaign}.")
+        if action in ("start", "resume"):
+            problems = target.start() if action == "start" else target.resume()
+            if problems:
+                raise CommandError("Cannot start: " + " ".join(str(p) for p in problems))
+        elif action == "pause" and not target.pause():
+            raise CommandError(f"Only a running campaign can pause; this one is {target.get_status_display().lower()}.")
+        elif action == "cancel" and not target.cancel():
+            raise CommandError(f"This campaign is already {target.get_status_display().lower()}.")
+        elif action == "run":
+            self._run(target, speed, workers)
+        self._status(target)
+
+    def _list(self) -> None:
+        for campaign in Campaign.objects.select_related("organization").order_by("id"):
+            self.stdout.write(f"{campaign.pk:>5}  {campaign.get_status_display():<10} {campaign.organization}: {campaign.name}")
+
+    def _status(self, campaign: Campaign) -> None:
+        campaign.refresh_from_db()
+        counts = dict(campaign.tasks.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+        outcomes = dict(campaign.tasks.exclude(outcome="").values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n"))
+        self.stdout.write(
+            f"{campaign.name}: {campaign.get_status_display()}" + (f" ({campaign.status_reason})" if campaign.status_reason else "")
+        )
+        self.stdout.write("  contacts: " + ", ".join(f"{CallTask.Status(s).label.lower()} {n}" for s, n in sorted(counts.items())))
+        if outcomes:
+            self.stdout.write("  outcomes: " + ", ".join(f"{o} {n}" for o, n in sorted(outcomes.items())))
+
+    def _run(self, campaign: Campaign, speed: float | None, workers: int) -> None:
+        """Dispatch and place calls in this process until the campaign is done. With a simulated
+        dialer the clock jumps to the next due contact whenever no call is live, so retries and
+        callbacks scheduled hours ahead happen now (and still inside their calling windows)."""
+        if speed is not None:
+            settings.NEWVOICE_SIMULATOR_SPEED = speed
+        if campaign.status != Campaign.Status.RUNNING:
+            problems = campaign.start()
+            if problems:
+                raise CommandError("Cannot start: " + " ".join(str(p) for p in problems))
+        simulated = get_dialer(campaign.dialer or None).simulated
+        clock = timezone.now()
+        pending = []
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            while True:
+                close_old_connections()
+                clock = max(clock, timezone.now())
+                calls: list[int] = []
+                tick(now=clock, enqueue=calls.append)
+                pending += [pool.submit(_place, call_id) for call_id in calls]
+                pending = [f for f in pending if not f.done()]
+                campaign.refresh_from_db(fields=["status"])
+                if campaign.status != Campaign.Status.RUNNING and not pending:
+                    break
+                if simulated and not calls and not pending and not campaign.calls.live().exists():
+                    upcoming = campaign.tasks.filter(status=CallTask.Status.PENDING).order_by("next_attempt_at").first()
+                    if upcoming and upcoming.next_attempt_at > clock:
+                        clock = upcoming.next_attempt_at
+                        continue
+                time.sleep(0.05 if calls else 0.2)
+
+
+def _place(call_id: int) -> None:
+    try:
+        place_call(call_id)
+    finally:
+        close_old_connections()

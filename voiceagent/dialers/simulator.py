@@ -1,0 +1,85 @@
+"""The simulator dialer: simulated callees talking to the production agent in text mode.
+
+Busy, no answer and invalid numbers end after a realistic ring; people and voicemail greetings
+hold a real conversation with ``SkillbaseAgent``. Time runs at ``NEWVOICE_SIMULATOR_SPEED``
+(1 = real time, 0 = no waiting), so a demo campaign can be watched and a test runs instantly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from campaigns.actions import finish_call
+from campaigns.dialing import Dialer, Lease
+from campaigns.models import Call
+from skillbases.schemas import ConfigError
+from voiceagent.calls import CallSetup, load_call_setup
+from voiceagent.providers import missing_keys
+from voiceagent.simulator import choose_persona, simulate_call
+from voiceagent.telemetry import CallTelemetry
+
+LEASE_RENEW_SECONDS = 20
+
+
+class _SimulatedLine(CallTelemetry):
+    """Telemetry that also moves the call to "in progress" when the simulated callee picks up."""
+
+    async def event(self, kind: str, *, role: str = "", text: str = "", data: dict[str, Any] | None = None) -> None:
+        if kind == "answered":
+            await sync_to_async(Call.objects.mark_answered)(self.call.pk)
+        await super().event(kind, role=role, text=text, data=data)
+
+
+class SimulatorDialer(Dialer):
+    name = "simulator"
+    simulated = True
+
+    def problems(self, campaign) -> list[str]:
+        try:
+            config = campaign.skillbase.parsed_config()
+        except ConfigError:
+            return []  # reported by the campaign's own start check
+        names = missing_keys(config, voice=False)
+        return [f"The skillbase's language model needs {', '.join(names)} in the environment."] if names else []
+
+    def place(self, call: Call, lease: Lease) -> None:
+        setup = load_call_setup(call.pk)
+        task, campaign = setup.call.task, setup.call.campaign
+        persona = choose_persona(task.variables, campaign.simulator_personas, campaign.simulator_seed, task.pk)
+        Call.objects.filter(pk=call.pk).update(persona=persona, is_simulated=True)
+        result = asyncio.run(self._simulate(setup, persona, lease, speed=settings.NEWVOICE_SIMULATOR_SPEED))
+        state = result.state
+        finish_call(
+            call.pk,
+            outcome=result.outcome,
+            collected=result.collected,
+            callback_at=result.callback_at,
+            last_step=state.step if state else "",
+        )
+
+    async def _simulate(self, setup: CallSetup, persona: str, lease: Lease, *, speed: float):
+        telemetry = _SimulatedLine(setup.call)
+        renewing = asyncio.get_running_loop().create_task(_keep_lease(lease))
+        try:
+            await telemetry.event("call_started", data={"persona": persona, "mode": "simulated"})
+            result = await simulate_call(
+                setup.config, setup.variables, persona, timezone=setup.timezone, speed=speed, hooks=telemetry, rng_seed=setup.call.pk
+            )
+            await telemetry.event("call_ended", data={"outcome": result.outcome, "ring_seconds": result.ring_seconds})
+            return result
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            await telemetry.flush()
+
+
+async def _keep_lease(lease: Lease) -> None:
+    while True:
+        await asyncio.sleep(LEASE_RENEW_SECONDS)
+        await sync_to_async(lease.renew)()
