@@ -47,10 +47,12 @@
     root.querySelectorAll("[data-variable]").forEach(function (input) { if (input.value) variables[input.name] = input.value; });
     if (socket) socket.close();
     transcript.textContent = "";
-    socket = new WebSocket(scheme + window.location.host + root.dataset.socket);
-    socket.addEventListener("open", function () { socket.send(JSON.stringify({ type: "start", variables: variables })); enable(true); });
-    socket.addEventListener("message", onMessage);
-    socket.addEventListener("close", function () { enable(false); });
+    const current = new WebSocket(scheme + window.location.host + root.dataset.socket);
+    socket = current;
+    current.addEventListener("open", function () { current.send(JSON.stringify({ type: "start", variables: variables })); enable(true); });
+    current.addEventListener("message", onMessage);
+    // A replaced socket closing late must not disable the new conversation's input.
+    current.addEventListener("close", function () { if (socket === current) enable(false); });
   });
 
   sayForm.addEventListener("submit", function (event) {
