@@ -128,7 +128,8 @@ MAX_CALL_DURATION = env.int("MAX_CALL_DURATION", default=900)
 Q_CLUSTER = {
     "name": "newvoice",
     "orm": "default",
-    "workers": env.int("Q_WORKERS", default=2),
+    # A simulated or dialled call occupies a worker for its whole length.
+    "workers": env.int("Q_WORKERS", default=4),
     "timeout": MAX_CALL_DURATION + 120,
     "retry": MAX_CALL_DURATION + 300,
     "max_attempts": 3,

@@ -156,7 +156,7 @@ def test_campaign_settings():
     assert salon.status == Campaign.Status.DRAFT
     assert (salon.calls_per_minute, salon.max_concurrent_calls) == (30, 5)
     assert salon.calling_days == [1, 2, 3, 4, 5, 6, 7]
-    assert (salon.calling_window_start.hour, salon.calling_window_end.hour) == (9, 21)
+    assert (salon.calling_window_start.hour, salon.calling_window_end.hour) == (0, 23)  # simulated: around the clock
     assert (salon.default_region, salon.default_timezone) == ("RU", "Europe/Moscow")
     assert salon.dialer == "simulator"
     assert salon.simulator_seed == 42

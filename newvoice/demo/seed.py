@@ -99,9 +99,11 @@ CAMPAIGNS = (
         "settings": {
             "calls_per_minute": 30,
             "max_concurrent_calls": 5,
+            # Simulated callees never sleep: the demo calls around the clock, so `make run` shows
+            # calls at any hour. The dental campaign keeps a real clinic's hours.
             "calling_days": [1, 2, 3, 4, 5, 6, 7],
-            "calling_window_start": dt.time(9, 0),
-            "calling_window_end": dt.time(21, 0),
+            "calling_window_start": dt.time(0, 0),
+            "calling_window_end": dt.time(23, 59, 59),
             "default_region": "RU",
             "default_timezone": "Europe/Moscow",
             # The demo numbers may belong to real people: even where the installation's dialer is
