@@ -1,9 +1,12 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.urls import reverse
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -57,6 +60,34 @@ class ContactImportInline(ReadOnlyInline, admin.TabularInline):
         return (obj.report or {}).get("invalid", "")
 
 
+def _control(verb: str, label):
+    """An admin action that moves the selected campaigns with a model method and reports each."""
+
+    def action(modeladmin, request, queryset):
+        for campaign in queryset:
+            if not modeladmin.has_change_permission(request, campaign):
+                modeladmin.message_user(request, _("%(name)s: your role does not allow this.") % {"name": campaign}, messages.ERROR)
+                continue
+            problem = run_control(campaign, verb)
+            level = messages.ERROR if problem else messages.SUCCESS
+            modeladmin.message_user(request, f"{campaign}: {problem or CONTROL_DONE[verb]}", level)
+
+    action.__name__ = f"{verb}_campaigns"
+    return admin.action(description=label)(action)
+
+
+CONTROL_DONE = {"start": _("started."), "pause": _("paused."), "resume": _("resumed."), "cancel": _("cancelled.")}
+
+
+def run_control(campaign: Campaign, verb: str) -> str:
+    """Apply start/pause/resume/cancel; the reason it did not happen, or an empty string."""
+    if verb in ("start", "resume"):
+        problems = campaign.start() if verb == "start" else campaign.resume()
+        return " ".join(str(p) for p in problems)
+    moved = campaign.pause() if verb == "pause" else campaign.cancel()
+    return "" if moved else str(_("not possible while the campaign is %(status)s.") % {"status": campaign.get_status_display().lower()})
+
+
 @admin.register(Campaign)
 class CampaignAdmin(ContactFilesMixin, OrganizationScopedAdmin, admin.ModelAdmin):
     form = CampaignForm
@@ -98,6 +129,37 @@ class CampaignAdmin(ContactFilesMixin, OrganizationScopedAdmin, admin.ModelAdmin
     )
 
     inlines = [ContactImportInline]
+    actions = [
+        _control("start", _("Start the selected campaigns")),
+        _control("pause", _("Pause the selected campaigns")),
+        _control("resume", _("Resume the selected campaigns")),
+        _control("cancel", _("Cancel the selected campaigns")),
+    ]
+
+    def get_urls(self):
+        control = path(
+            "<path:object_id>/control/<str:verb>/", self.admin_site.admin_view(self.control_view), name="campaigns_campaign_control"
+        )
+        return [control, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        controls = [
+            ("start", _("Start"), ("draft",)),
+            ("pause", _("Pause"), ("running",)),
+            ("resume", _("Resume"), ("paused",)),
+            ("cancel", _("Cancel campaign"), ("draft", "running", "paused")),
+        ]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "controls": controls})
+
+    def control_view(self, request, object_id, verb):
+        campaign = self.get_object(request, object_id)
+        if request.method != "POST" or verb not in CONTROL_DONE:
+            raise Http404
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        problem = run_control(campaign, verb)
+        self.message_user(request, f"{campaign}: {problem or CONTROL_DONE[verb]}", messages.ERROR if problem else messages.SUCCESS)
+        return redirect("admin:campaigns_campaign_change", campaign.pk)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
