@@ -90,7 +90,9 @@ def finish_call(
     """Record how a call ended and move its contact on. Idempotent: a call that has already ended
     keeps its first ending. ``lease_expired_before`` (the reaper) ends the call only if its lease
     really ran out, so a worker that renewed in the meantime keeps it."""
-    call = Call.objects.select_for_update().select_related("task", "campaign").get(pk=call_id)
+    # of=("self",): lock the call only. With select_related, Django would also lock the task and the
+    # campaign FOR UPDATE, and a campaign locked here deadlocks with a dispatcher inserting its calls.
+    call = Call.objects.select_for_update(of=("self",)).select_related("task", "campaign").get(pk=call_id)
     if call.status == Call.Status.ENDED:
         return call
     if lease_expired_before is not None and (call.lease_expires_at is None or call.lease_expires_at >= lease_expired_before):
