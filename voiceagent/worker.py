@@ -18,6 +18,7 @@ from livekit.agents import AgentSession, JobContext
 from campaigns.actions import finish_call
 from voiceagent.agent import SkillbaseAgent
 from voiceagent.calls import CallSetup, load_call_setup
+from voiceagent.dialers.livekit import agent_lease, keep_lease
 from voiceagent.flow.conversation import Conversation
 from voiceagent.providers import (
     ProviderKeyMissing,
@@ -56,7 +57,8 @@ async def run_call_job(ctx: JobContext, *, script: list[str] | None = None) -> N
         require_keys(setup.config, voice=script is None)
         await telemetry.event("call_started", data={"mode": "text" if script is not None else "voice"})
         if script is None:
-            await _converse_by_voice(ctx, setup, conversation, telemetry)
+            async with keep_lease(agent_lease(setup.call_id)):  # the dialer handed the answered call's lease over
+                await _converse_by_voice(ctx, setup, conversation, telemetry)
         else:
             await _converse_by_text(setup, conversation, telemetry, script)
     except ProviderKeyMissing as exc:

@@ -13,8 +13,9 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 from asgiref.sync import async_to_sync, sync_to_async
@@ -26,10 +27,14 @@ from livekit import api
 from campaigns.actions import finish_call
 from campaigns.dialing import Dialer, Lease
 from campaigns.models import Call, Outcome
+from skillbases.schemas import ConfigError
+from voiceagent.providers import missing_keys
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-# Every request but the dial itself, which the client lets run for the ringing timeout + 2 s.
+# Seconds any request may take; the dial may take this much longer than the ringing. We bound them
+# ourselves: livekit-api 1.2.2 sends each request with ``timeout=None``, which turns off the session's.
 REQUEST_TIMEOUT = 10
 # An empty room outlives the ringing by this much, so the agent has time to join it.
 ROOM_GRACE_SECONDS = 30
@@ -117,6 +122,15 @@ class LiveKitDialer(Dialer):
             problems.append(_("Set LIVEKIT_API_SECRET to the secret of that API key."))
         if not campaign.sip_trunk_id:
             problems.append(_("Set the campaign's SIP trunk id to an outbound trunk of the LiveKit server (ST_…)."))
+        try:
+            names = missing_keys(campaign.skillbase.parsed_config(), voice=True)
+        except ConfigError:
+            names = []  # the campaign's own start check reports the configuration
+        if names:
+            # The agent workers need these too; checked here so a campaign never starts to fail on every call.
+            problems.append(
+                _("The skillbase's speech and language providers need %(names)s in the environment.") % {"names": ", ".join(names)}
+            )
         return problems
 
     def place(self, call: Call, lease: Lease) -> None:
@@ -132,21 +146,20 @@ class LiveKitDialer(Dialer):
 
     async def _dial(self, call: Call, lease: Lease) -> Ending | None:
         """Dial and wait for the answer; None when answered (or the call is no longer ours)."""
-        url = settings.LIVEKIT_URL
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-        async with api.LiveKitAPI(url, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET, timeout=timeout) as lk:
+        url, ringing = settings.LIVEKIT_URL, settings.NEWVOICE_RINGING_TIMEOUT
+        async with api.LiveKitAPI(url, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET) as lk:
             try:
-                await lk.room.create_room(self._room_request(call))
+                await _within(REQUEST_TIMEOUT, lk.room.create_room(self._room_request(call)))
             except (api.ServerError, aiohttp.ClientError, TimeoutError) as exc:
                 return server_ending(exc, url)
             answered = False
             try:
-                await lk.agent_dispatch.create_dispatch(self._dispatch_request(call))
+                await _within(REQUEST_TIMEOUT, lk.agent_dispatch.create_dispatch(self._dispatch_request(call)))
                 try:
                     async with keep_lease(lease):  # ringing can outlast the lease
-                        participant = await lk.sip.create_sip_participant(self._sip_request(call))
+                        participant = await _within(ringing + REQUEST_TIMEOUT, lk.sip.create_sip_participant(self._sip_request(call)))
                 except api.ServerError as exc:
-                    if ending := sip_ending(exc, ringing_timeout=settings.NEWVOICE_RINGING_TIMEOUT):
+                    if ending := sip_ending(exc, ringing_timeout=ringing):
                         return ending
                     raise
                 answered = await sync_to_async(self._hand_over)(call, participant.sip_call_id)
@@ -198,6 +211,11 @@ class LiveKitDialer(Dialer):
 async def _delete_room(lk: api.LiveKitAPI, room: str) -> None:
     """Hang up and end the agent job waiting in the room; best effort, the room also empties out."""
     try:
-        await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+        await _within(REQUEST_TIMEOUT, lk.room.delete_room(api.DeleteRoomRequest(room=room)))
     except (api.ServerError, aiohttp.ClientError, TimeoutError) as exc:
         logger.warning("Could not delete LiveKit room %s: %s", room, exc)
+
+
+async def _within(seconds: float, request: Awaitable[T]) -> T:
+    async with asyncio.timeout(seconds):
+        return await request
