@@ -46,9 +46,7 @@ def test_a_refused_start_shows_the_reasons(client, operator, campaign):
 
 def test_changelist_actions(client, operator, campaign):
     client.force_login(operator)
-    response = client.post(
-        "/admin/campaigns/campaign/", {"action": "start_campaigns", "_selected_action": [campaign.pk]}, follow=True
-    )
+    response = client.post("/admin/campaigns/campaign/", {"action": "start_campaigns", "_selected_action": [campaign.pk]}, follow=True)
     assert "started." in response.content.decode()
     assert Campaign.objects.get().status == "running"
     response = client.post("/admin/campaigns/campaign/", {"action": "resume_campaigns", "_selected_action": [campaign.pk]}, follow=True)
