@@ -67,8 +67,15 @@ def _locked(queryset):
     # PostgreSQL: skip rows another dispatcher holds. SQLite has no row locks; its IMMEDIATE
     # transactions already let one writer at a time through.
     if connection.features.has_select_for_update_skip_locked:
-        return queryset.select_for_update(skip_locked=True)
+        return queryset.select_for_update(skip_locked=True, no_key=_no_key())
     return queryset
+
+
+def _no_key() -> bool:
+    # FOR NO KEY UPDATE: two dispatchers still exclude each other, but rows that merely reference the
+    # locked one (a call log, a do-not-call entry: FOR KEY SHARE) go in meanwhile. A plain FOR UPDATE
+    # blocks them, and deadlocks with a transaction that took such a key lock before this pass.
+    return connection.features.has_select_for_no_key_update
 
 
 def dispatch_campaign(campaign_id: int, now: dt.datetime, *, enqueue=None) -> tuple[int, int]:
@@ -79,22 +86,34 @@ def dispatch_campaign(campaign_id: int, now: dt.datetime, *, enqueue=None) -> tu
         organization = _locked(Organization.objects.filter(pk=organization_id)).first()
         if organization is None:
             return 0, 0  # another dispatcher is on this organization right now
-        campaign = Campaign.objects.select_related("skillbase").get(pk=campaign_id)
+        # The campaign's row lock: its token bucket is read and written under it, and a pause or a
+        # cancel (a conditional UPDATE of this row) waits for this pass, so no claim follows either.
+        campaign = _campaign_for_update(campaign_id)
         if campaign.status != Campaign.Status.RUNNING:
             return 0, 0
         if campaign.ends_at and now >= campaign.ends_at:
             _end_by_date(campaign)
             return 0, 0
-        slots = _free_slots(campaign, organization, now)
-        if slots <= 0:
-            campaign.save(update_fields=["rate_tokens", "rate_updated_at"])
+        if campaign.budget_spent:  # the cost may have been added after the last call ended
+            campaign.apply_safety_rails()
             return 0, 0
-        calls, rescheduled = _claim(campaign, now, slots)
+        slots = _free_slots(campaign, organization, now)
+        calls, rescheduled = _claim(campaign, now, slots) if slots > 0 else ([], 0)
         campaign.rate_tokens -= len(calls)
         campaign.save(update_fields=["rate_tokens", "rate_updated_at"])
+        if not calls:
+            # Contacts cancelled at claim (do-not-call) or out of windows for good end a campaign too.
+            campaign.complete_if_done()
         ids = [call.pk for call in calls]
         transaction.on_commit(lambda: [enqueue(call_id) for call_id in ids])
     return len(calls), rescheduled
+
+
+def _campaign_for_update(campaign_id: int) -> Campaign:
+    campaigns = Campaign.objects.select_related("skillbase")
+    if connection.features.has_select_for_update_of:
+        campaigns = campaigns.select_for_update(of=("self",), no_key=_no_key())  # not the skillbase's row
+    return campaigns.get(pk=campaign_id)
 
 
 def _free_slots(campaign: Campaign, organization: Organization, now: dt.datetime) -> int:
@@ -106,7 +125,8 @@ def _free_slots(campaign: Campaign, organization: Organization, now: dt.datetime
     live_in_campaign = Call.objects.live().filter(campaign=campaign).count()
     live_in_organization = Call.objects.live().filter(organization=organization).count()
     return min(
-        int(campaign.rate_tokens),
+        # Tenths of a call per second add up to 0.999…; a whole token is a whole token.
+        int(campaign.rate_tokens + 1e-9),
         campaign.max_concurrent_calls - live_in_campaign,
         organization.max_concurrent_calls - live_in_organization,
     )
@@ -150,7 +170,7 @@ def _claim(campaign: Campaign, now: dt.datetime, slots: int) -> tuple[list[Call]
                 phone=task.phone,
                 dialer=dialer,
                 is_simulated=simulated,
-                lease_expires_at=now + QUEUED_CALL_TIMEOUT,
+                lease_expires_at=timezone.now() + QUEUED_CALL_TIMEOUT,  # leases are real time, like the reaper's clock
             )  # fmt: skip
         )
     return calls, rescheduled

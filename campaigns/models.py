@@ -3,7 +3,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -211,22 +211,27 @@ class Campaign(OwnedModel):
 
     def cancel(self) -> bool:
         """Stop the campaign for good: pending contacts are cancelled; calls in progress finish."""
-        moved = self._move(
-            (self.Status.DRAFT, self.Status.RUNNING, self.Status.PAUSED),
-            self.Status.CANCELLED,
-            str(_("Cancelled.")),
-            finished_at=timezone.now(),
-        )
-        if moved:
-            self.tasks.filter(status=CallTask.Status.PENDING).update(status=CallTask.Status.CANCELLED)
+        with transaction.atomic():
+            moved = self._move(
+                (self.Status.DRAFT, self.Status.RUNNING, self.Status.PAUSED),
+                self.Status.CANCELLED,
+                str(_("Cancelled.")),
+                finished_at=timezone.now(),
+            )
+            if moved:
+                self.tasks.filter(status=CallTask.Status.PENDING).update(status=CallTask.Status.CANCELLED)
         return moved
+
+    @property
+    def budget_spent(self) -> bool:
+        return self.budget_cap is not None and self.spent >= self.budget_cap
 
     def apply_safety_rails(self) -> str:
         """Pause a running campaign whose recent calls mostly fail, or that spent its budget; returns why."""
         if self.status != self.Status.RUNNING:
             return ""
         reason = ""
-        if self.budget_cap is not None and self.spent >= self.budget_cap:
+        if self.budget_spent:
             reason = _("Paused automatically: the budget of %(cap)s is spent (%(spent)s).") % {
                 "cap": self.budget_cap,
                 "spent": round(self.spent, 2),
@@ -245,13 +250,15 @@ class Campaign(OwnedModel):
             return str(reason)
         return ""
 
+    def complete(self, reason: str) -> bool:
+        """End a running (or paused) campaign; contacts still pending are left as they are."""
+        return self._move((self.Status.RUNNING, self.Status.PAUSED), self.Status.COMPLETED, reason, finished_at=timezone.now())
+
     def complete_if_done(self) -> bool:
         """Complete a running (or paused) campaign when nothing is left to call or in progress."""
         if self.tasks.filter(status__in=[CallTask.Status.PENDING, CallTask.Status.IN_PROGRESS]).exists():
             return False
-        return self._move(
-            (self.Status.RUNNING, self.Status.PAUSED), self.Status.COMPLETED, str(_("Every contact is done.")), finished_at=timezone.now()
-        )
+        return self.complete(str(_("Every contact is done.")))
 
 
 class CallTaskQuerySet(OrganizationQuerySet):
@@ -318,6 +325,9 @@ class CallTask(OwnedModel):
             self.next_attempt_at = now + dt.timedelta(minutes=rules[outcome].delay_minutes)
         else:
             self.status = self.Status.FAILED if outcome in UNREACHED_OUTCOMES else self.Status.COMPLETED
+        if self.status == self.Status.PENDING and campaign.status in (Campaign.Status.CANCELLED, Campaign.Status.COMPLETED):
+            # The campaign ended while this call was live: no later attempt will ever be dialled.
+            self.status = self.Status.CANCELLED
 
 
 class CallQuerySet(OrganizationQuerySet):

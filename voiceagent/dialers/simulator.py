@@ -13,6 +13,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 
 from campaigns.actions import finish_call
 from campaigns.dialing import Dialer, Lease
@@ -77,6 +78,10 @@ class SimulatorDialer(Dialer):
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
             await telemetry.flush()
+            # The call's ORM work ran in asgiref's shared thread (no outer async_to_sync here), where
+            # nothing else ever closes a connection: a broken one would fail every later call in this
+            # process, and an idle one keeps the database open.
+            await sync_to_async(connections.close_all)()
 
 
 async def _keep_lease(lease: Lease) -> None:

@@ -1,14 +1,14 @@
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.db.models import Count
 from django.utils import timezone
 
 from campaigns.dialing import get_dialer
-from campaigns.dispatch import tick
+from campaigns.dispatch import dispatch_campaign, reap
 from campaigns.models import CallTask, Campaign
 from campaigns.tasks import place_call
 
@@ -77,7 +77,10 @@ class Command(BaseCommand):
                 close_old_connections()
                 clock = max(clock, timezone.now())
                 calls: list[int] = []
-                tick(now=clock, enqueue=calls.append)
+                reap(timezone.now())
+                # This campaign only: the clock may run ahead of real time, which no other campaign's
+                # calling windows and token bucket may see.
+                dispatch_campaign(campaign.pk, clock, enqueue=calls.append)
                 pending += [pool.submit(_place, call_id) for call_id in calls]
                 pending = [f for f in pending if not f.done()]
                 campaign.refresh_from_db(fields=["status"])
@@ -88,11 +91,15 @@ class Command(BaseCommand):
                     if upcoming and upcoming.next_attempt_at > clock:
                         clock = upcoming.next_attempt_at
                         continue
-                time.sleep(0.05 if calls else 0.2)
+                if pending:
+                    wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)  # a call that ends frees a slot: fill it at once
+                else:
+                    time.sleep(0.05 if calls else 0.2)
 
 
 def _place(call_id: int) -> None:
     try:
         place_call(call_id)
     finally:
-        close_old_connections()
+        # The pool's threads end with the run; their connections must not outlive them.
+        connections.close_all()
