@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns.actions import finish_call
@@ -25,7 +26,10 @@ from campaigns.windows import CallingWindow, contact_zones
 from newvoice.models import Organization
 
 logger = logging.getLogger(__name__)
-BURST_SECONDS = 5  # the bucket holds at most this many seconds' worth of calls
+BURST_SECONDS = 5
+MAX_CLAIMS_PER_PASS = (
+    500  # keeps each pass's transaction, and the locks it holds, short  # the bucket holds at most this many seconds' worth of calls
+)
 QUEUED_CALL_TIMEOUT = dt.timedelta(minutes=10)  # a queued call nobody picked up is reaped after this
 
 
@@ -139,15 +143,16 @@ def _claim(campaign: Campaign, now: dt.datetime, slots: int) -> tuple[list[Call]
     simulated = get_dialer(dialer).simulated
     due = _locked(CallTask.objects.due(now).filter(campaign=campaign).order_by("next_attempt_at", "id"))
     # Contacts outside their window are moved and do not use a slot, so look a little further.
+    slots = min(slots, MAX_CLAIMS_PER_PASS)
     candidates = list(due[: slots * 4 + 10])
     blocked = set(
         DoNotCallEntry.objects.filter(organization_id=campaign.organization_id, phone__in=[t.phone for t in candidates]).values_list(
             "phone", flat=True
         )
     )
-    calls, rescheduled = [], 0
+    claimed, rescheduled = [], 0
     for task in candidates:
-        if len(calls) >= slots:
+        if len(claimed) >= slots:
             break
         if task.phone in blocked:  # added to the list after the import
             task.status = CallTask.Status.CANCELLED
@@ -158,21 +163,28 @@ def _claim(campaign: Campaign, now: dt.datetime, slots: int) -> tuple[list[Call]
             _reschedule(task, window.next_open(now, zones))
             rescheduled += 1
             continue
-        task.status, task.attempts, task.last_attempt_at = CallTask.Status.IN_PROGRESS, task.attempts + 1, now
-        task.save(update_fields=["status", "attempts", "last_attempt_at", "updated_at"])
-        calls.append(
-            Call.objects.create(
-                organization_id=campaign.organization_id,
-                campaign=campaign,
-                task=task,
-                attempt=task.attempts,
-                skillbase_version=version,
-                phone=task.phone,
-                dialer=dialer,
-                is_simulated=simulated,
-                lease_expires_at=timezone.now() + QUEUED_CALL_TIMEOUT,  # leases are real time, like the reaper's clock
-            )  # fmt: skip
-        )
+        claimed.append(task)
+    if not claimed:
+        return [], rescheduled
+    # One UPDATE and one multi-row INSERT for the whole pass, not two statements per contact.
+    CallTask.objects.filter(pk__in=[t.pk for t in claimed]).update(
+        status=CallTask.Status.IN_PROGRESS, attempts=F("attempts") + 1, last_attempt_at=now, updated_at=timezone.now()
+    )
+    lease = timezone.now() + QUEUED_CALL_TIMEOUT  # leases are real time, like the reaper's clock
+    calls = Call.objects.bulk_create(
+        Call(
+            organization_id=campaign.organization_id,
+            campaign=campaign,
+            task=task,
+            attempt=task.attempts + 1,
+            skillbase_version=version,
+            phone=task.phone,
+            dialer=dialer,
+            is_simulated=simulated,
+            lease_expires_at=lease,
+        )  # fmt: skip
+        for task in claimed
+    )
     return calls, rescheduled
 
 
