@@ -5,11 +5,15 @@ Everything here writes real rows through the real models; nothing of ours is moc
 
 import copy
 import inspect
+import json
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from newvoice.models import Membership, Organization, Role
+
+DEMO = Path(__file__).resolve().parent.parent / "newvoice" / "demo"
 
 MINIMAL_CONFIG = {
     "context": {
@@ -106,6 +110,17 @@ def skillbase_factory(db, minimal_config):
 @pytest.fixture
 def skillbase(org, skillbase_factory):
     return skillbase_factory(org)
+
+
+@pytest.fixture
+def salon(org):
+    """The demo's Russian beauty-salon skillbase, exactly as seed_demo loads it."""
+    from skillbases.models import Skillbase
+
+    config = json.loads((DEMO / "salon_ru.json").read_text(encoding="utf-8"))
+    skillbase = Skillbase(organization=org, name="Лилия", **{k: config[k] for k in ("context", "flow", "voice", "llm")})
+    skillbase.save()
+    return skillbase
 
 
 @pytest.fixture(autouse=True)

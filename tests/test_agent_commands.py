@@ -1,24 +1,13 @@
 """``manage.py chat`` and ``manage.py run_agent`` as a person runs them."""
 
 import io
-import json
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from skillbases.models import Skillbase
-
 DEMO = Path(__file__).resolve().parent.parent / "newvoice" / "demo"
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def salon(org):
-    config = json.loads((DEMO / "salon_ru.json").read_text(encoding="utf-8"))
-    skillbase = Skillbase(organization=org, name="Лилия", **{k: config[k] for k in ("context", "flow", "voice", "llm")})
-    skillbase.save()
-    return skillbase
 
 
 def chat(monkeypatch, *args, stdin: str) -> str:

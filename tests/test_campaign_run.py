@@ -2,7 +2,6 @@
 salon script, and the terminal's list/start/pause/resume/cancel/status with their errors."""
 
 import datetime as dt
-import json
 import signal
 from collections import Counter
 from io import StringIO
@@ -15,7 +14,6 @@ from django_q.models import OrmQ
 
 from campaigns.models import CALLBACK_GRACE_ATTEMPTS, UNREACHED_OUTCOMES, Call, CallTask, Campaign, DoNotCallEntry
 from campaigns.policy import parse_retry_policy
-from skillbases.models import Skillbase
 from tests.support.engine import add_contacts, make_campaign, started, use_scripted_dialer
 from voiceagent.simulator import GOALS, UNANSWERED, choose_persona
 
@@ -35,14 +33,6 @@ MIX = {
 }
 # What a persona says on its first call: its goal, the line's signal, or what the agent makes of it.
 FIRST_OUTCOME = {**GOALS, **UNANSWERED, "voicemail": "voicemail", "silent": "failed"}
-
-
-@pytest.fixture
-def salon(org):
-    config = json.loads((DEMO / "salon_ru.json").read_text(encoding="utf-8"))
-    skillbase = Skillbase(organization=org, name="Лилия", **{k: config[k] for k in ("context", "flow", "voice", "llm")})
-    skillbase.save()
-    return skillbase
 
 
 def expected_end(persona: str, campaign: Campaign) -> tuple[str, str, int]:

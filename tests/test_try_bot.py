@@ -1,6 +1,5 @@
 """The admin's "Try this bot": the page, and the conversation over the real ASGI WebSocket stack."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -9,18 +8,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from newvoice.asgi import application
-from skillbases.models import Skillbase
 
 DEMO = Path(__file__).resolve().parent.parent / "newvoice" / "demo"
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def salon(org):
-    config = json.loads((DEMO / "salon_ru.json").read_text(encoding="utf-8"))
-    skillbase = Skillbase(organization=org, name="Лилия", **{k: config[k] for k in ("context", "flow", "voice", "llm")})
-    skillbase.save()
-    return skillbase
 
 
 def cookie_for(user) -> bytes:
