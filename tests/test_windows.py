@@ -210,3 +210,12 @@ def test_a_window_starting_inside_the_spring_forward_gap_opens_after_it():
     assert opening == utc(2025, 3, 9, 7, 30)
     assert opening.astimezone(ZoneInfo("America/New_York")).time() == dt.time(3, 30)
     assert early.is_open(opening, here)
+
+
+def test_the_agent_reads_a_contacts_times_in_the_zone_the_window_uses():
+    from voiceagent.calls import contact_timezone
+
+    assert contact_timezone(["America/Anchorage", "America/Adak"], "Europe/Moscow") == "America/Anchorage"
+    assert contact_timezone([], "Europe/Moscow") == "Europe/Moscow"
+    russia = ["Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekaterinburg", "Asia/Omsk", "Asia/Novosibirsk"]
+    assert contact_timezone(russia, "Europe/Moscow") == "Europe/Moscow"

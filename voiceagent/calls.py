@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaigns.models import Call
+from campaigns.windows import contact_zones
 from skillbases.schemas import SkillbaseConfig
 
 
@@ -22,11 +23,10 @@ class CallSetup:
 
 
 def contact_timezone(zones: list[str], default: str) -> str:
-    """The zone to read the callee's times in: theirs when the number tells it, else the campaign's.
-
-    A number that maps to several zones (a mobile range covering a whole country) says nothing
-    about where the person is, so the campaign's default zone is the better guess."""
-    return zones[0] if len(zones) == 1 else default
+    """The zone to read the callee's times in ("tomorrow at five"): by the same rule the calling
+    window uses, the number's zone (the first, when it spans a few), or the campaign's zone when
+    the number maps to a whole country's worth of zones and so says nothing about the person."""
+    return contact_zones(zones, default)[0].key
 
 
 def load_call_setup(call_id: int) -> CallSetup:
