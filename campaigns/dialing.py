@@ -35,6 +35,11 @@ class Dialer(ABC):
     @abstractmethod
     def place(self, call: Call, lease: Lease) -> None: ...
 
+    def hang_up(self, call: Call) -> None:
+        """Close whatever is still connected for a call the engine gave up on (the reaper ended it
+        as lost). Best effort; the default has nothing to close."""
+        return None
+
 
 class Lease:
     """A worker's hold on a live call. Renew it while the call runs; the reaper ends calls whose

@@ -204,8 +204,14 @@ def _end_by_date(campaign: Campaign) -> None:
 
 def reap(now: dt.datetime) -> int:
     """End live calls whose lease ran out (their worker died) as lost; their contacts go on by the
-    retry policy. A call is never dialled again: place_call only dials queued calls."""
+    retry policy. A call is never dialled again: place_call only dials queued calls. Whatever is
+    still connected (a LiveKit room whose agent died) is hung up."""
     expired = list(Call.objects.live().filter(lease_expires_at__lt=now).values_list("id", flat=True)[:500])
     for call_id in expired:
-        finish_call(call_id, outcome=Outcome.LOST, error="The worker holding this call stopped answering.", lease_expired_before=now)
+        call = finish_call(call_id, outcome=Outcome.LOST, error="The worker holding this call stopped answering.", lease_expired_before=now)
+        if call.outcome == Outcome.LOST:
+            try:
+                get_dialer(call.dialer).hang_up(call)
+            except Exception:  # a dialer that cannot hang up must not stop the reaper
+                logger.exception("Could not hang up lost call %s", call_id)
     return len(expired)

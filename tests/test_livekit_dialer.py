@@ -314,6 +314,20 @@ def test_a_call_ended_while_ringing_is_hung_up_when_answered(livekit, make_call)
     assert methods(livekit)[-1] == "DeleteRoom"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_reaper_hangs_up_an_answered_call_whose_agent_died(livekit, make_call):
+    from campaigns.dispatch import reap
+
+    call = make_call()
+    place_call(call.pk)  # answered: the agent job now owns it and must renew the lease
+    Call.objects.filter(pk=call.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    assert reap(timezone.now()) == 1
+    call.refresh_from_db()
+    assert (call.status, call.outcome) == (Call.Status.ENDED, "lost")
+    assert methods(livekit)[-1] == "DeleteRoom"
+    assert livekit.requests[-1].message.room == call.room_name
+
+
 def _reap(call_id: int) -> None:
     try:
         finish_call(call_id, outcome="lost", error="The worker stopped renewing the lease.")

@@ -144,6 +144,15 @@ class LiveKitDialer(Dialer):
         if ending is not None:
             finish_call(call.pk, outcome=ending.outcome, error=ending.error, sip_status_code=ending.sip_status_code)
 
+    def hang_up(self, call: Call) -> None:
+        """Delete the call's room: the callee's line closes and so does any agent job left in it."""
+        if call.room_name and settings.LIVEKIT_URL:
+            async_to_sync(self._hang_up)(call.room_name)
+
+    async def _hang_up(self, room: str) -> None:
+        async with api.LiveKitAPI(settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET) as lk:
+            await _delete_room(lk, room)
+
     async def _dial(self, call: Call, lease: Lease) -> Ending | None:
         """Dial and wait for the answer; None when answered (or the call is no longer ours)."""
         url, ringing = settings.LIVEKIT_URL, settings.NEWVOICE_RINGING_TIMEOUT
