@@ -1,11 +1,12 @@
 from django.conf import settings
+from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, renderers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -39,6 +40,20 @@ class XLSXRenderer(renderers.BaseRenderer):
         return data
 
 
+CAMPAIGN_STATUS = inline_serializer(
+    "CampaignStatus",
+    {"status": serializers.CharField(help_text="draft, running, paused, completed or cancelled"), "status_reason": serializers.CharField()},
+)
+CAMPAIGN_REFUSED = OpenApiResponse(
+    inline_serializer(
+        "CampaignRefused",
+        {"detail": serializers.CharField(), "problems": serializers.ListField(child=serializers.CharField(), required=False)},
+    ),
+    description="The campaign's state (or its setup) does not allow this; the reason and problems say why.",
+)
+
+
+@extend_schema_view(destroy=extend_schema(responses={204: None, 409: CAMPAIGN_REFUSED}))
 class CampaignViewSet(OrganizationScopedViewSet):
     queryset = Campaign.objects.select_related("skillbase")
     serializer_class = CampaignSerializer
@@ -48,6 +63,57 @@ class CampaignViewSet(OrganizationScopedViewSet):
 
     def perform_create(self, serializer):
         serializer.save(created_by=self.request.user)
+
+    def destroy(self, request, *args, **kwargs):
+        campaign = self.get_object()
+        if campaign.status == Campaign.Status.RUNNING:
+            return _refused(_("A running campaign cannot be deleted: pause or cancel it first."))
+        try:
+            campaign.delete()
+        except (ProtectedError, RestrictedError):
+            return _refused(_("The campaign's calls are referred to elsewhere, so it cannot be deleted; cancel it instead."))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: CAMPAIGN_STATUS, 409: CAMPAIGN_REFUSED})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def start(self, request, pk=None):
+        """Start a draft campaign. Refused, with the problems listed, when it is not ready."""
+        campaign = self.get_object()
+        problems = campaign.start(user=request.user)
+        if problems:
+            return _refused(_("The campaign cannot start."), problems)
+        return _status(campaign)
+
+    @extend_schema(request=None, responses={200: CAMPAIGN_STATUS, 409: CAMPAIGN_REFUSED})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def pause(self, request, pk=None):
+        """Stop new dials at once; calls in progress finish."""
+        campaign = self.get_object()
+        if not campaign.pause():
+            campaign.refresh_from_db(fields=["status"])
+            return _refused(_("Only a running campaign can be paused; this one is %(status)s.") % {"status": campaign.get_status_display()})
+        return _status(campaign)
+
+    @extend_schema(request=None, responses={200: CAMPAIGN_STATUS, 409: CAMPAIGN_REFUSED})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def resume(self, request, pk=None):
+        """Resume a paused campaign. Refused, with the problems listed, when it is not ready."""
+        campaign = self.get_object()
+        problems = campaign.resume()
+        if problems:
+            return _refused(_("The campaign cannot resume."), problems)
+        return _status(campaign)
+
+    @extend_schema(request=None, responses={200: CAMPAIGN_STATUS, 409: CAMPAIGN_REFUSED})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def cancel(self, request, pk=None):
+        """Stop the campaign for good: pending contacts are cancelled; calls in progress finish."""
+        campaign = self.get_object()
+        if not campaign.cancel():
+            campaign.refresh_from_db(fields=["status"])
+            detail = _("Only a draft, running or paused campaign can be cancelled; this one is %(status)s.")
+            return _refused(detail % {"status": campaign.get_status_display()})
+        return _status(campaign)
 
     @extend_schema(
         request={"multipart/form-data": CallListUploadSerializer},
@@ -105,6 +171,15 @@ class CampaignViewSet(OrganizationScopedViewSet):
         response = StreamingHttpResponse(exporting.export_csv(campaign), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
         return response
+
+
+def _status(campaign: Campaign) -> Response:
+    return Response({"status": campaign.status, "status_reason": campaign.status_reason})
+
+
+def _refused(detail: str, problems: list | None = None) -> Response:
+    body = {"detail": detail} if problems is None else {"detail": detail, "problems": [str(p) for p in problems]}
+    return Response(body, status=status.HTTP_409_CONFLICT)
 
 
 class DoNotCallViewSet(

@@ -1,0 +1,98 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from newvoice.api import OrganizationScopedViewSet
+from skillbases.models import Skillbase
+from skillbases.schemas import ConfigError, validate_config
+from skillbases.serializers import (
+    ConfigCheckSerializer,
+    ConfigSerializer,
+    RollbackResultSerializer,
+    RollbackSerializer,
+    SkillbaseSerializer,
+    SkillbaseVersionSerializer,
+)
+
+CONFLICT = OpenApiResponse(description="The skillbase is used by campaigns; the reason names them.")
+
+
+@extend_schema_view(destroy=extend_schema(responses={204: None, 409: CONFLICT}))
+class SkillbaseViewSet(OrganizationScopedViewSet):
+    """Voice bots. Every configuration change is validated and kept as a numbered version."""
+
+    queryset = Skillbase.objects.all()
+    serializer_class = SkillbaseSerializer
+    filterset_fields = ["organization"]
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "created_at", "updated_at"]
+    ordering = ["name"]
+
+    def destroy(self, request, *args, **kwargs):
+        from campaigns.models import Campaign
+
+        skillbase = self.get_object()
+        campaigns = list(skillbase.campaigns.order_by("name").values_list("name", "status"))
+        active = [name for name, state in campaigns if state in (Campaign.Status.RUNNING, Campaign.Status.PAUSED)]
+        if active:
+            detail = _("The skillbase is used by running or paused campaigns: %(names)s. Cancel them first.")
+            return _conflict(detail % {"names": ", ".join(active)})
+        if campaigns:
+            detail = _("The skillbase is used by campaigns: %(names)s. Delete those campaigns first; their calls refer to its versions.")
+            return _conflict(detail % {"names": ", ".join(name for name, _state in campaigns)})
+        try:
+            skillbase.delete()
+        except (ProtectedError, RestrictedError):
+            return _conflict(_("The skillbase's versions are referred to by calls or reports, so it cannot be deleted."))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=SkillbaseVersionSerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def versions(self, request, pk=None):
+        """Saved versions of the configuration, newest first."""
+        skillbase = self.get_object()
+        versions = skillbase.versions.select_related("author").order_by("-version")
+        page = self.paginate_queryset(versions)
+        return self.get_paginated_response(SkillbaseVersionSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=RollbackSerializer,
+        responses={200: RollbackResultSerializer, 400: OpenApiResponse(description="No such version, or its config is no longer valid.")},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def rollback(self, request, pk=None):
+        """Make an earlier version's configuration current again, as a new version."""
+        skillbase = self.get_object()
+        form = RollbackSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        version = form.validated_data["version"]
+        if not skillbase.versions.filter(version=version).exists():
+            raise serializers.ValidationError(
+                {"version": [_("Version %(version)d of this skillbase does not exist.") % {"version": version}]}
+            )
+        try:
+            skillbase.rollback_to(version, author=request.user)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from None
+        return Response(RollbackResultSerializer({"version": skillbase.version, "rolled_back_to": version}).data)
+
+    @extend_schema(request=ConfigSerializer, responses={200: ConfigCheckSerializer, 400: ConfigCheckSerializer})
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    def validate(self, request):
+        """Check a configuration without saving anything; every problem is listed with its JSON path."""
+        form = ConfigSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            validate_config(dict(form.validated_data))
+        except ConfigError as exc:
+            errors = [{"path": issue.path, "message": issue.message} for issue in exc.issues]
+            return Response(ConfigCheckSerializer({"valid": False, "errors": errors}).data, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"valid": True})
+
+
+def _conflict(detail: str) -> Response:
+    return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
