@@ -41,6 +41,8 @@ def test_chat_errors_are_clear(monkeypatch, salon):
         chat(monkeypatch, "Nope", stdin="")
     with pytest.raises(CommandError, match="--var takes KEY=VALUE"):
         chat(monkeypatch, "Лилия", "--var", "oops", stdin="")
+    with pytest.raises(CommandError, match="--timezone: 'Moscow' is not a time zone"):
+        chat(monkeypatch, "Лилия", "--timezone", "Moscow", stdin="")
 
 
 def test_chat_refuses_a_provider_without_its_key(monkeypatch, salon):

@@ -47,6 +47,19 @@ async def test_a_conversation_in_the_browser_socket(salon, viewer):
         await communicator.disconnect()
 
 
+async def test_a_bad_time_zone_is_a_clear_error_and_the_socket_stays_usable(salon, operator):
+    communicator, connected, _code = await connect(salon, operator)
+    assert connected
+    try:
+        await communicator.send_json_to({"type": "start", "timezone": "Mars/Base"})
+        error = await communicator.receive_json_from(timeout=5)
+        assert error == {"type": "error", "message": "'Mars/Base' is not a time zone; use a name like Europe/Moscow."}
+        await communicator.send_json_to({"type": "start", "variables": {"name": "Анна"}})
+        assert (await communicator.receive_json_from(timeout=10))["type"] == "lines"
+    finally:
+        await communicator.disconnect()
+
+
 async def test_say_before_start_is_a_clear_error(salon, operator):
     communicator, connected, _code = await connect(salon, operator)
     assert connected

@@ -11,7 +11,9 @@ from dataclasses import asdict
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
+from newvoice.validators import validate_timezone
 from skillbases.models import Skillbase
 from skillbases.schemas import ConfigError
 from voiceagent.providers import ProviderKeyMissing
@@ -62,6 +64,11 @@ class TryBotConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "message": f"The skillbase's configuration is invalid: {self.config}"})
             return
         await self._close_chat()
+        try:
+            validate_timezone(timezone)
+        except ValidationError:
+            await self.send_json({"type": "error", "message": f"'{timezone}' is not a time zone; use a name like Europe/Moscow."})
+            return
         clean = {str(k)[:64]: str(v)[:500] for k, v in variables.items() if isinstance(k, str)}
         try:
             self.chat = TextConversation(self.config, clean, timezone=timezone)

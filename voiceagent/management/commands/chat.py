@@ -3,8 +3,10 @@ import sys
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from newvoice.validators import validate_timezone
 from skillbases.models import Skillbase
 from skillbases.schemas import ConfigError
 from voiceagent.providers import ProviderKeyMissing
@@ -20,6 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--quiet-tools", action="store_true", help="Do not show the tools the bot calls.")
 
     def handle(self, *args, skillbase: str, var: list[str], timezone: str, quiet_tools: bool, **options):
+        try:
+            validate_timezone(timezone)
+        except ValidationError:
+            raise CommandError(f"--timezone: '{timezone}' is not a time zone; use a name like Europe/Moscow.") from None
         target = _find(skillbase)
         variables = dict(_pair(item) for item in var)
         try:
