@@ -17,27 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, setup_django
+
 TEN_TURNS = ["что?", "да", "а сколько стоит?", "хм", "да", "не знаю", "завтра в 12", "хм", "ну", "да"]
 CONTACT = {"name": "Анна", "service": "маникюр"}
 
 
 def setup(url: str | None) -> None:
-    if url:
-        os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 50)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newvoice.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django(url)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)

@@ -18,9 +18,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, ensure_database, setup_django
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/nv_bench_campaign"
 
 
@@ -123,15 +123,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_dispatch import ensure_database  # the same helper
-
     ensure_database(args.database_url)
-    os.environ.update(env_for(args.database_url, 1))
-    import django
-
-    django.setup()
+    setup_django(**env_for(args.database_url, 1))
     results = [run(args.database_url, args.contacts, workers) for workers in args.workers]
     base = results[0]["per_second"]
     for r in results:

@@ -15,33 +15,11 @@ import argparse
 import datetime as dt
 import json
 import multiprocessing
-import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, ensure_database, setup_django
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/nv_bench_dispatch"
-
-
-def setup(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 50)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newvoice.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name, base = url.rsplit("/", 1)[1], url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(base, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def prepare(tasks: int, calls_per_minute: int) -> int:
@@ -80,7 +58,7 @@ def prepare(tasks: int, calls_per_minute: int) -> int:
 
 
 def _claim_worker(url: str, campaign_id: int, start, results) -> None:
-    setup(url)
+    setup_django(url)
     from django.utils import timezone
 
     from campaigns.dispatch import dispatch_campaign
@@ -165,7 +143,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
     ensure_database(args.database_url)
-    setup(args.database_url)
+    setup_django(args.database_url)
     campaign_id = prepare(args.tasks, calls_per_minute=10**6)
     one = bench_claims(args.database_url, campaign_id, 1)
     one_check = check_claims(campaign_id)

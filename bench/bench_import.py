@@ -27,21 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, ensure_database, setup_django
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/newvoice_bench"
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    # Production settings: with DEBUG on, Django keeps every SQL statement in memory.
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 50)
-    os.environ["NEWVOICE_IMPORT_MAX_BYTES"] = str(2**31)  # a 1M-row file is over the 50 MB upload limit
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newvoice.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def peak_rss_mb() -> float:
@@ -176,7 +164,7 @@ def run_copy(rows: int) -> dict:
 
 
 def child(args) -> None:
-    setup_django(args.database_url)
+    setup_django(args.database_url, NEWVOICE_IMPORT_MAX_BYTES=str(2**31))  # 1M rows are over the upload limit
     path = Path(args.file)
     dnc = json.loads(Path(args.file + ".dnc.json").read_text())
     if args.phase == "ours":
@@ -186,16 +174,6 @@ def child(args) -> None:
     else:
         result = run_copy(args.rows)
     print(json.dumps(result))
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    base = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(base, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def main() -> None:
