@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Call, Campaign, Outcome
+from analytics import live
 from newvoice.tenancy import OrganizationQuerySet, OwnedModel
 from skillbases.models import Skillbase, SkillbaseVersion
 
@@ -110,9 +111,12 @@ class CallLogQuerySet(OrganizationQuerySet):
             ]
             try:
                 with transaction.atomic():
-                    return self.bulk_create(rows)
+                    created = self.bulk_create(rows)
             except IntegrityError:
                 continue
+            # Watchers of the call and its campaign get the events once they are committed.
+            transaction.on_commit(lambda: live.publish(created))
+            return created
         raise RuntimeError(f"Could not append events to call {call.pk}: the sequence kept being taken.")
 
 
