@@ -1,10 +1,13 @@
+from functools import partial
+
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Call, Campaign, Outcome
 from analytics import live
+from campaigns.models import Call, Campaign, Outcome
 from newvoice.tenancy import OrganizationQuerySet, OwnedModel
 from skillbases.models import Skillbase, SkillbaseVersion
 
@@ -49,6 +52,7 @@ class CallMetrics(OwnedModel):
     llm_output_tokens = models.PositiveIntegerField(_("LLM output tokens"), default=0)
     tts_characters = models.PositiveIntegerField(_("TTS characters"), default=0)
     stt_seconds = models.FloatField(_("STT seconds"), default=0)
+    tts_seconds = models.FloatField(_("TTS seconds"), default=0)
     telephony_seconds = models.FloatField(_("telephony seconds"), default=0)
 
     # Cost. NULL components with is_priced=False mean "no price known", never zero.
@@ -61,6 +65,7 @@ class CallMetrics(OwnedModel):
     price_version = models.CharField(_("price version"), max_length=64, blank=True)
     is_priced = models.BooleanField(_("priced"), default=False)
     unpriced_reason = models.CharField(_("why unpriced"), max_length=500, blank=True)
+    usage = models.JSONField(_("usage by provider"), default=list, blank=True)
 
     # Quality
     sentiment_score = models.FloatField(_("sentiment score"), null=True, blank=True)
@@ -82,6 +87,86 @@ class CallMetrics(OwnedModel):
 
     def __str__(self) -> str:
         return f"Metrics of call {self.call_id}"
+
+
+class StepReached(models.Model):
+    """One flow step a call went through: the step funnel counts these rows."""
+
+    metrics = models.ForeignKey(CallMetrics, on_delete=models.CASCADE, related_name="step_rows", verbose_name=_("call metrics"))
+    organization = models.ForeignKey("newvoice.Organization", on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    skillbase_version = models.ForeignKey(SkillbaseVersion, on_delete=models.CASCADE, related_name="+")
+    step = models.CharField(_("step"), max_length=64)
+    position = models.PositiveSmallIntegerField(_("position"))
+    ended_at = models.DateTimeField(_("ended"))
+
+    class Meta:
+        verbose_name = _("step reached")
+        verbose_name_plural = _("steps reached")
+        constraints = [models.UniqueConstraint(fields=["metrics", "step"], name="stepreached_unique_step")]
+        indexes = [
+            models.Index(fields=["organization", "ended_at", "step"], name="step_org_ended_idx"),
+            models.Index(fields=["campaign", "step"], name="step_campaign_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.step
+
+
+def default_currency() -> str:
+    return settings.NEWVOICE_CURRENCY
+
+
+class Price(models.Model):
+    """A provider's price for one component, from a date on. The price of a call is the newest row
+    in effect on the call's day: an organization's own row first, else the list price. A provider
+    or model with no row leaves the call unpriced, never free."""
+
+    class Component(models.TextChoices):
+        LLM_INPUT = "llm_input", _("LLM input tokens")
+        LLM_OUTPUT = "llm_output", _("LLM output tokens")
+        STT = "stt", _("Speech-to-text")
+        TTS = "tts", _("Text-to-speech")
+        TELEPHONY = "telephony", _("Telephony")
+
+    class Unit(models.TextChoices):
+        MILLION_TOKENS = "1m_tokens", _("per million tokens")
+        MILLION_CHARACTERS = "1m_characters", _("per million characters")
+        MINUTE = "minute", _("per minute")
+
+    organization = models.ForeignKey(
+        "newvoice.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("organization"),
+        help_text=_("Leave empty for the list price every organization pays."),
+    )
+    component = models.CharField(_("component"), max_length=16, choices=Component.choices)
+    provider = models.CharField(_("provider"), max_length=32)
+    model = models.CharField(_("model"), max_length=100, blank=True, help_text=_("Empty: every model of the provider."))
+    unit = models.CharField(_("unit"), max_length=16, choices=Unit.choices)
+    amount = models.DecimalField(_("price"), max_digits=14, decimal_places=6)
+    currency = models.CharField(_("currency"), max_length=3, default=default_currency)
+    effective_from = models.DateField(_("effective from"))
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("price")
+        verbose_name_plural = _("prices")
+        ordering = ["component", "provider", "model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "component", "provider", "model", "effective_from"],
+                name="price_unique_per_day",
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        what = f"{self.provider}/{self.model}" if self.model else self.provider
+        return f"{self.get_component_display()} {what}: {self.amount} {self.currency} {self.get_unit_display()}"
 
 
 class CallLogQuerySet(OrganizationQuerySet):
@@ -115,7 +200,7 @@ class CallLogQuerySet(OrganizationQuerySet):
             except IntegrityError:
                 continue
             # Watchers of the call and its campaign get the events once they are committed.
-            transaction.on_commit(lambda: live.publish(created))
+            transaction.on_commit(partial(live.publish, created))
             return created
         raise RuntimeError(f"Could not append events to call {call.pk}: the sequence kept being taken.")
 

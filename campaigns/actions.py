@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Call, CallTask, ContactImport, DoNotCallEntry, Outcome
+from campaigns.signals import call_finished
 
 
 @transaction.atomic
@@ -114,6 +115,7 @@ def finish_call(
         add_to_do_not_call(
             call.organization_id, call.phone, reason="Asked on a call not to be called again", source=DoNotCallEntry.Source.OPT_OUT
         )
+    call_finished.send(sender=Call, call=call)  # analytics measures it and adds its cost to the campaign's spend
     campaign = call.campaign
     campaign.refresh_from_db(fields=["status", "spent"])
     campaign.apply_safety_rails()

@@ -1,7 +1,9 @@
 """The REST API under /api/: every app's viewsets on one router."""
 
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from analytics.api import CallViewSet, MetricsSummaryView
 from campaigns.api import CampaignViewSet, DoNotCallViewSet
 from skillbases.api import SkillbaseViewSet
 
@@ -11,5 +13,9 @@ router.trailing_slash = "/?"
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("skillbases", SkillbaseViewSet, basename="skillbase")
 router.register("dnc", DoNotCallViewSet, basename="dnc")
+router.register("analytics/calls", CallViewSet, basename="call")
 
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(r"^analytics/metrics/?$", MetricsSummaryView.as_view(), name="analytics-metrics"),
+    *router.urls,
+]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,10 @@ class CallTelemetry:
         self._hang_up = hang_up
         self._queue: asyncio.Queue[tuple[str, str, str, dict[str, Any]] | None] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
+        self._usage: list[dict[str, Any]] = []
+        self._answered_at: float | None = None  # wall clock: the greeting's latency counts from here
+        self._greeted = False
+        self._user_done_at: float | None = None  # the callee's last line ended: the next reply's latency counts from here
 
     # CallHooks
 
@@ -47,7 +52,14 @@ class CallTelemetry:
     # Session events
 
     def attach(self, session) -> None:
+        if self._answered_at is None:
+            self._answered_at = time.time()
         session.on("conversation_item_added", self._item_added)
+        session.on("session_usage_updated", self._usage_updated)
+        session.on(
+            "agent_false_interruption",
+            lambda ev: self.put("interruption", role="assistant", data={"false": True, "resumed": bool(ev.resumed)}),
+        )
         session.on("agent_state_changed", lambda ev: self.put("state", role="assistant", data={"state": ev.new_state}))
         session.on("user_state_changed", lambda ev: self.put("state", role="user", data={"state": ev.new_state}))
         session.on("error", lambda ev: self.put("error", text=str(ev.error), data={"source": type(ev.source).__name__}))
@@ -56,13 +68,57 @@ class CallTelemetry:
         item = ev.item
         if getattr(item, "type", "") != "message" or item.role not in ("user", "assistant"):
             return
-        data = {"interrupted": bool(item.interrupted)}
+        data: dict[str, Any] = {"interrupted": bool(item.interrupted)}
+        data.update(self._turn_metrics(item))
         self.put("transcript", role=item.role, text=item.text_content or "", data=data)
 
+    def _turn_metrics(self, item) -> dict[str, Any]:
+        """Per-turn timings in milliseconds, as far as the providers reported them.
+
+        The response latency is livekit's ``e2e_latency`` (end of the callee's speech to the bot's
+        first audio) on a voice call; in text mode, where nobody speaks, it is measured from the
+        callee's line arriving to the reply starting to play. The greeting's counts from the answer.
+        """
+        metrics = dict(getattr(item, "metrics", None) or {})
+        out: dict[str, Any] = {}
+        if item.role == "user":
+            self._user_done_at = metrics.get("stopped_speaking_at") or getattr(item, "created_at", None) or time.time()
+            for key, name in (("end_of_turn_delay", "eou_delay_ms"), ("transcription_delay", "transcription_delay_ms")):
+                if metrics.get(key) is not None:
+                    out[name] = round(metrics[key] * 1000, 1)
+            return out
+        started = metrics.get("started_speaking_at")
+        since = self._user_done_at if self._greeted else self._answered_at
+        if metrics.get("e2e_latency") is not None and self._greeted:
+            out["latency_ms"] = round(metrics["e2e_latency"] * 1000, 1)
+        elif started is not None and since is not None:
+            out["latency_ms"] = round(max(started - since, 0.0) * 1000, 1)
+        if not self._greeted:
+            out["greeting"] = True
+        self._greeted = True
+        self._user_done_at = None  # a second reply to the same line is not another response
+        for key, name in (("llm_node_ttft", "llm_ttft_ms"), ("tts_node_ttfb", "tts_ttfb_ms")):
+            if metrics.get(key) is not None:
+                out[name] = round(metrics[key] * 1000, 1)
+        if started is not None and metrics.get("stopped_speaking_at") is not None:
+            out["spoken_ms"] = round((metrics["stopped_speaking_at"] - started) * 1000, 1)
+        return out
+
+    def _usage_updated(self, ev) -> None:
+        self._usage = [entry.model_dump(mode="json") for entry in ev.usage.model_usage]
+
     def put(self, kind: str, *, role: str = "", text: str = "", data: dict[str, Any] | None = None) -> None:
+        if kind == "answered":
+            self._answered_at = time.time()
+        if kind == "call_ended" and self._usage:
+            # What the providers billed for, once, just before the end: analytics prices it.
+            self._enqueue("metrics", "", "", {"usage": self._usage})
+        self._enqueue(kind, role, text, data or {})
+
+    def _enqueue(self, kind: str, role: str, text: str, data: dict[str, Any]) -> None:
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
-        self._queue.put_nowait((kind, role, text, data or {}))
+        self._queue.put_nowait((kind, role, text, data))
 
     async def _write(self) -> None:
         done = False

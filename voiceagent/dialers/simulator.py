@@ -71,7 +71,9 @@ class SimulatorDialer(Dialer):
             result = await simulate_call(
                 setup.config, setup.variables, persona, timezone=setup.timezone, speed=speed, hooks=telemetry, rng_seed=setup.call.pk
             )
-            await telemetry.event("call_ended", data={"outcome": result.outcome, "ring_seconds": result.ring_seconds})
+            await telemetry.event(
+                "call_ended", data={"outcome": result.outcome, "ring_seconds": result.ring_seconds, "talk_seconds": result.talk_seconds}
+            )
             return result
         finally:
             renewing.cancel()

@@ -1,0 +1,115 @@
+"""Analytics under /api/analytics/: call history, one call's metrics and transcript, aggregates."""
+
+from __future__ import annotations
+
+import django_filters
+from django.conf import settings
+from django.http import Http404
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics import reports
+from analytics.models import CallLog, CallMetrics
+from analytics.serializers import (
+    CallMetricsSerializer,
+    CallSerializer,
+    MetricsQuerySerializer,
+    MetricsSummarySerializer,
+    TranscriptSerializer,
+)
+from campaigns.models import Call
+from newvoice.api import OrganizationRolePermission
+from newvoice.models import Organization
+from newvoice.tenancy import organization_ids
+
+
+class CallFilter(django_filters.FilterSet):
+    ended_after = django_filters.IsoDateTimeFilter(field_name="ended_at", lookup_expr="gte")
+    ended_before = django_filters.IsoDateTimeFilter(field_name="ended_at", lookup_expr="lt")
+    sentiment = django_filters.CharFilter(field_name="metrics__sentiment_label")
+    skillbase = django_filters.NumberFilter(field_name="skillbase_version__skillbase")
+
+    class Meta:
+        model = Call
+        fields = ["organization", "campaign", "task", "status", "outcome", "is_simulated", "dialer", "skillbase_version", "phone"]
+
+
+class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Every call of your organizations, newest first: live ones too (they have no metrics yet)."""
+
+    queryset = Call.objects.select_related("campaign", "metrics")
+    serializer_class = CallSerializer
+    permission_classes = [OrganizationRolePermission]
+    filterset_class = CallFilter
+    search_fields = ["phone"]
+    ordering_fields = ["created_at", "ended_at", "id", "metrics__cost_total", "metrics__talk_seconds"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return super().get_queryset().for_user(self.request.user)
+
+    @extend_schema(responses=CallMetricsSerializer, summary="What one call measured and cost")
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def metrics(self, request, pk=None):
+        call = self.get_object()
+        try:
+            metrics = call.metrics
+        except CallMetrics.DoesNotExist:
+            raise Http404(
+                _("Call %(id)s has no metrics yet: it is %(status)s.") % {"id": call.pk, "status": call.get_status_display()}
+            ) from None
+        return Response(CallMetricsSerializer(metrics).data)
+
+    @extend_schema(responses=TranscriptSerializer, summary="The conversation, line by line")
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def transcript(self, request, pk=None):
+        call = self.get_object()
+        lines, step = [], ""
+        for event in CallLog.objects.filter(call=call, kind__in=[CallLog.Kind.TRANSCRIPT, CallLog.Kind.STEP]).order_by("seq"):
+            if event.kind == CallLog.Kind.STEP:
+                step = event.data.get("step", step)
+                continue
+            lines.append(
+                {
+                    "seq": event.seq,
+                    "role": event.role,
+                    "text": event.text,
+                    "interrupted": bool(event.data.get("interrupted")),
+                    "offset_ms": event.offset_ms,
+                    "latency_ms": event.data.get("latency_ms"),
+                    "step": step,
+                }  # fmt: skip
+            )
+        return Response({"call": call.pk, "status": call.status, "outcome": call.outcome, "lines": lines})
+
+
+class MetricsSummaryView(APIView):
+    """Aggregates over the calls that ended: counts, rates, latency, cost and the step funnel."""
+
+    permission_classes = [OrganizationRolePermission]
+
+    @extend_schema(parameters=[MetricsQuerySerializer], responses=MetricsSummarySerializer, summary="Aggregate call metrics")
+    def get(self, request):
+        query = MetricsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        allowed = organization_ids(request.user)
+        if "organization" in params:
+            if not Organization.objects.filter(pk=params["organization"], pk__in=allowed).exists():
+                raise Http404(_("No organization with id %(id)s.") % {"id": params["organization"]})
+            allowed = [params["organization"]]
+        filters = reports.Filters(
+            campaign=params.get("campaign"),
+            skillbase=params.get("skillbase"),
+            skillbase_version=params.get("skillbase_version"),
+            date_from=params.get("date_from"),
+            date_to=params.get("date_to"),
+            simulated=params.get("simulated"),
+            timezone=params["tz"],
+        )
+        result = reports.summary(allowed, filters, params.get("group_by"))
+        return Response(MetricsSummarySerializer({"currency": settings.NEWVOICE_CURRENCY, **result}).data)

@@ -1,0 +1,124 @@
+from rest_framework import serializers
+
+from analytics.models import CallLog, CallMetrics
+from analytics.reports import GROUPS
+from campaigns.models import Call
+
+
+class CallMetricsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallMetrics
+        exclude = ["id"]
+        read_only_fields = [field.name for field in CallMetrics._meta.fields]
+
+
+class CallSerializer(serializers.ModelSerializer):
+    """A call in the history, with the headline of its metrics when it has ended."""
+
+    campaign_name = serializers.CharField(source="campaign.name", read_only=True)
+    talk_seconds = serializers.FloatField(source="metrics.talk_seconds", read_only=True, default=None)
+    cost_total = serializers.DecimalField(source="metrics.cost_total", max_digits=14, decimal_places=6, read_only=True, default=None)
+    currency = serializers.CharField(source="metrics.currency", read_only=True, default="")
+    is_priced = serializers.BooleanField(source="metrics.is_priced", read_only=True, default=None)
+    sentiment = serializers.CharField(source="metrics.sentiment_label", read_only=True, default="")
+    qa_flags = serializers.JSONField(source="metrics.qa_flags", read_only=True, default=list)
+
+    class Meta:
+        model = Call
+        fields = [
+            "id", "organization", "campaign", "campaign_name", "task", "attempt", "skillbase_version", "phone", "status",
+            "outcome", "dialer", "is_simulated", "persona", "sip_status_code", "error", "collected", "callback_at",
+            "last_step", "created_at", "dial_started_at", "answered_at", "ended_at",
+            "talk_seconds", "cost_total", "currency", "is_priced", "sentiment", "qa_flags",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class CallEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallLog
+        fields = ["id", "seq", "kind", "role", "text", "data", "offset_ms", "created_at"]
+        read_only_fields = fields
+
+
+class TranscriptLineSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=["user", "assistant"])
+    text = serializers.CharField(allow_blank=True)
+    interrupted = serializers.BooleanField()
+    offset_ms = serializers.IntegerField(help_text="Milliseconds since the call was queued.")
+    latency_ms = serializers.FloatField(allow_null=True, help_text="For the bot's lines: how long the callee waited for it.")
+    step = serializers.CharField(allow_blank=True, help_text="The flow step the conversation was in.")
+
+
+class TranscriptSerializer(serializers.Serializer):
+    call = serializers.IntegerField()
+    status = serializers.CharField()
+    outcome = serializers.CharField(allow_blank=True)
+    lines = TranscriptLineSerializer(many=True)
+
+
+class MetricsQuerySerializer(serializers.Serializer):
+    """The filters of GET /api/analytics/metrics."""
+
+    organization = serializers.IntegerField(required=False, help_text="One of your organizations (default: all of them).")
+    campaign = serializers.IntegerField(required=False)
+    skillbase = serializers.IntegerField(required=False)
+    skillbase_version = serializers.IntegerField(required=False)
+    date_from = serializers.DateField(required=False, help_text="First day (inclusive) the calls ended on, in `tz`.")
+    date_to = serializers.DateField(required=False, help_text="Last day (inclusive), in `tz`.")
+    simulated = serializers.BooleanField(required=False, allow_null=True, default=None)
+    group_by = serializers.ChoiceField(choices=GROUPS, required=False)
+    tz = serializers.CharField(required=False, default="UTC", help_text="IANA time zone days are counted in, e.g. Europe/Moscow.")
+
+    def validate_tz(self, value):
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError(f"Unknown time zone '{value}'.") from None
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": "It is before date_from."})
+        return attrs
+
+
+class FiguresSerializer(serializers.Serializer):
+    calls = serializers.IntegerField()
+    answered = serializers.IntegerField(help_text="Picked up by a person or a voicemail.")
+    successes = serializers.IntegerField()
+    answer_rate = serializers.FloatField(allow_null=True, help_text="answered / calls")
+    success_rate = serializers.FloatField(allow_null=True, help_text="successes / answered")
+    outcomes = serializers.DictField(child=serializers.IntegerField(), help_text="Calls by outcome (outcomes with none left out).")
+    latency_mean_ms = serializers.FloatField(allow_null=True, help_text="Mean response latency over all turns.")
+    latency_p50_ms = serializers.FloatField(allow_null=True, help_text="Median of the calls' median latency.")
+    latency_p95_ms = serializers.FloatField(allow_null=True, help_text="95th percentile of the calls' p95 latency.")
+    first_greeting_p50_ms = serializers.FloatField(allow_null=True)
+    total_cost = serializers.DecimalField(max_digits=18, decimal_places=6, help_text="Priced calls only; see unpriced_calls.")
+    cost_per_success = serializers.DecimalField(max_digits=18, decimal_places=6, allow_null=True)
+    unpriced_calls = serializers.IntegerField(help_text="Calls a component of which has no price in the table.")
+    mean_talk_seconds = serializers.FloatField(allow_null=True)
+    mean_total_seconds = serializers.FloatField(allow_null=True)
+    interruptions = serializers.IntegerField(allow_null=True)
+    flagged_calls = serializers.IntegerField(help_text="Calls with at least one QA flag.")
+
+
+class GroupSerializer(FiguresSerializer):
+    key = serializers.CharField(help_text="The day (YYYY-MM-DD), id or outcome of the group.")
+    label = serializers.CharField()
+
+
+class FunnelStepSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    calls = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True, help_text="Of all calls in the filter.")
+
+
+class MetricsSummarySerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    totals = FiguresSerializer()
+    groups = GroupSerializer(many=True, required=False)
+    funnel = FunnelStepSerializer(many=True)
