@@ -1,7 +1,7 @@
 """How a call went for the callee: sentiment and QA flags, from the transcript alone.
 
 Sentiment is lexicon-based (Russian and English) and needs no provider: each sentiment word of the
-callee counts +1 or -1, and a negation up to three words before it flips it ("не интересно",
+callee counts +1 or -1, and a negation up to three words before it, in the same clause, flips it ("не интересно",
 "not bad"). The score is the mean over those words, in [-1, 1].
 """
 
@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from difflib import SequenceMatcher
 
+CLAUSE = re.compile(r"[,.;:!?—–]+")
 WORD = re.compile(r"[a-zа-яё']+", re.IGNORECASE)
 NEGATION_REACH = 3
 POSITIVE_AT = 0.25
@@ -66,17 +67,19 @@ def sentiment(lines: Iterable[str]) -> tuple[float | None, str]:
         for phrase in POSITIVE_STEMS:
             if " " in phrase and phrase in text:
                 votes.append(1)
-        words = WORD.findall(text)
-        negated_until = -1
-        for i, word in enumerate(words):
-            polarity = _polarity(word)
-            if word in NEGATORS:
-                ahead = words[i + 1 : i + 1 + NEGATION_REACH]
-                if any(_polarity(w) for w in ahead if w not in NEGATORS):
-                    negated_until = i + NEGATION_REACH
-                    continue  # "no problem", "не плохо": the negator only turns what follows
-            if polarity:
-                votes.append(-polarity if i <= negated_until else polarity)
+        for clause in CLAUSE.split(text):  # a negation reaches no further than its clause
+            words = WORD.findall(clause)
+            negation_left = 0  # words a negation still reaches
+            for i, word in enumerate(words):
+                if word in NEGATORS and any(_polarity(w) for w in words[i + 1 : i + 1 + NEGATION_REACH] if w not in NEGATORS):
+                    negation_left = NEGATION_REACH  # "no problem", "не плохо": the negator only turns what follows
+                    continue
+                polarity = _polarity(word)
+                if polarity:
+                    votes.append(-polarity if negation_left else polarity)
+                    negation_left = 0  # it turns one word: "не плохо, спасибо" is two good things
+                else:
+                    negation_left = max(negation_left - 1, 0)
     if not spoke:
         return None, ""
     if not votes:

@@ -127,7 +127,7 @@ def _shape(row: dict) -> dict:
         answer_rate=_ratio(answered, calls),
         success_rate=_ratio(successes, answered),
         latency_mean_ms=round(weighted / turns, 1) if turns and weighted is not None else None,
-        total_cost=total_cost,
+        total_cost=total_cost.quantize(Decimal("0.000001")),
         cost_per_success=(total_cost / successes).quantize(Decimal("0.000001")) if successes else None,
         outcomes={key.removeprefix("outcome_"): value for key, value in row.items() if key.startswith("outcome_") and value},
     )

@@ -1,64 +1,16 @@
-"""Providers' list prices in US dollars, as published for 2026. Edit or add rows in the admin
-(Analytics → Prices); a newer effective date takes over from that day on without repricing older calls."""
-
-import datetime
-from decimal import Decimal
+"""Seeds the providers' list prices (analytics/price_list.py)."""
 
 from django.db import migrations
 
-EFFECTIVE = datetime.date(2026, 1, 1)
-
-# (component, provider, model, unit, amount, note)
-LIST_PRICES = [
-    # Language models, per million tokens
-    ("llm_input", "flow", "", "1m_tokens", "0", "The built-in flow engine runs locally: no provider is paid."),
-    ("llm_output", "flow", "", "1m_tokens", "0", "The built-in flow engine runs locally: no provider is paid."),
-    ("llm_input", "openai", "gpt-4o-mini", "1m_tokens", "0.15", ""),
-    ("llm_output", "openai", "gpt-4o-mini", "1m_tokens", "0.60", ""),
-    ("llm_input", "openai", "gpt-4o", "1m_tokens", "2.50", ""),
-    ("llm_output", "openai", "gpt-4o", "1m_tokens", "10.00", ""),
-    ("llm_input", "openai", "gpt-4.1", "1m_tokens", "2.00", ""),
-    ("llm_output", "openai", "gpt-4.1", "1m_tokens", "8.00", ""),
-    ("llm_input", "openai", "gpt-4.1-mini", "1m_tokens", "0.40", ""),
-    ("llm_output", "openai", "gpt-4.1-mini", "1m_tokens", "1.60", ""),
-    ("llm_input", "openai", "gpt-4.1-nano", "1m_tokens", "0.10", ""),
-    ("llm_output", "openai", "gpt-4.1-nano", "1m_tokens", "0.40", ""),
-    # Speech-to-text, per minute of callee audio
-    ("stt", "openai", "gpt-4o-mini-transcribe", "minute", "0.003", ""),
-    ("stt", "openai", "gpt-4o-transcribe", "minute", "0.006", ""),
-    ("stt", "openai", "whisper-1", "minute", "0.006", ""),
-    ("stt", "deepgram", "nova-3", "minute", "0.0077", "Streaming, pay as you go"),
-    ("stt", "deepgram", "nova-2", "minute", "0.0058", "Streaming, pay as you go"),
-    ("stt", "cartesia", "ink-whisper", "minute", "0.0022", ""),
-    ("stt", "elevenlabs", "", "minute", "0.0067", "Scribe"),
-    # Text-to-speech
-    ("tts", "openai", "gpt-4o-mini-tts", "minute", "0.015", "Per minute of generated audio"),
-    ("tts", "openai", "tts-1", "1m_characters", "15.00", ""),
-    ("tts", "openai", "tts-1-hd", "1m_characters", "30.00", ""),
-    ("tts", "deepgram", "aura-2", "1m_characters", "30.00", ""),
-    ("tts", "deepgram", "aura", "1m_characters", "15.00", ""),
-    ("tts", "cartesia", "sonic-2", "1m_characters", "38.00", "Scale plan, per character"),
-    ("tts", "elevenlabs", "eleven_flash_v2_5", "1m_characters", "50.00", ""),
-    ("tts", "elevenlabs", "eleven_multilingual_v2", "1m_characters", "100.00", ""),
-    # Telephony, per connected minute
-    ("telephony", "livekit", "sip", "minute", "0.01", "LiveKit SIP minutes with a typical carrier trunk"),
-]
+from analytics.price_list import EFFECTIVE, seed_list_prices
 
 
 def seed(apps, schema_editor):
-    Price = apps.get_model("analytics", "Price")
-    Price.objects.bulk_create(
-        [
-            Price(component=c, provider=p, model=m, unit=u, amount=Decimal(a), currency="USD", effective_from=EFFECTIVE, note=n)
-            for c, p, m, u, a, n in LIST_PRICES
-        ],
-        ignore_conflicts=True,
-    )
+    seed_list_prices(apps.get_model("analytics", "Price"))
 
 
 def unseed(apps, schema_editor):
-    Price = apps.get_model("analytics", "Price")
-    Price.objects.filter(organization=None, effective_from=EFFECTIVE).delete()
+    apps.get_model("analytics", "Price").objects.filter(organization=None, effective_from=EFFECTIVE).delete()
 
 
 class Migration(migrations.Migration):
