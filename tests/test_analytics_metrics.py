@@ -10,7 +10,7 @@ from analytics.metrics import percentile, record_call_metrics
 from analytics.models import CallMetrics, Price, StepReached
 from analytics.pricing import PriceBook, Usage
 from analytics.quality import qa_flags, sentiment
-from campaigns.models import Campaign
+from campaigns.models import Call, Campaign
 from tests.support.calls import conversation, ended_call
 from tests.support.engine import make_campaign, started, use_scripted_dialer
 
@@ -236,10 +236,10 @@ def test_spend_reaching_the_budget_pauses_the_campaign(org, skillbase, settings)
 def test_a_call_ended_by_the_reaper_is_measured_from_what_it_logged(campaign):
     from campaigns.actions import finish_call
 
-    call = ended_call.__globals__["Call"].objects.create(
-        organization=campaign.organization, campaign=campaign, task=campaign.tasks.create(organization=campaign.organization, phone="+79161112233"),
-        attempt=1, skillbase_version=campaign.skillbase.current_version, phone="+79161112233", dialer="livekit", status="in_progress",
-        answered_at=timezone.now() - dt.timedelta(seconds=40),
+    task = campaign.tasks.create(organization=campaign.organization, phone="+79161112233")
+    call = Call.objects.create(
+        organization=campaign.organization, campaign=campaign, task=task, attempt=1, skillbase_version=campaign.skillbase.current_version,
+        phone=task.phone, dialer="livekit", status="in_progress", answered_at=timezone.now() - dt.timedelta(seconds=40),
     )  # fmt: skip
     finish_call(call.pk, outcome="lost", error="The worker holding this call stopped answering.")
     metrics = CallMetrics.objects.get(call=call)
