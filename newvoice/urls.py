@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from analytics.monitor import live_monitor
 from newvoice import views
 from voiceagent.views import try_bot
 
@@ -12,6 +13,7 @@ admin.site.index_title = "NEW-VOICE"
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/skillbases/skillbase/<int:pk>/try/", admin.site.admin_view(try_bot), name="try-bot"),
+    path("admin/analytics/live/", admin.site.admin_view(live_monitor), name="live-monitor"),
     path("admin/", admin.site.urls),
     path("api/health", views.health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,49 @@
+"""The admin's Live monitor: a campaign's live calls, their transcripts as they happen and the
+campaign's counters, over the campaign WebSocket (analytics.consumers)."""
+
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+
+from analytics.models import CallLog
+from campaigns.models import Call, Campaign, Outcome
+from newvoice.tenancy import get_for_user
+
+MAX_CAMPAIGNS = 20  # one socket each
+
+
+def live_monitor(request):
+    """One campaign (``?campaign=<id>``), or every running campaign the user may see."""
+    if "campaign" in request.GET:
+        campaigns = [get_for_user(Campaign.objects, request.user, request.GET["campaign"])]
+    else:
+        running = Campaign.objects.for_user(request.user).filter(status=Campaign.Status.RUNNING)
+        campaigns = list(running.order_by("name", "pk")[:MAX_CAMPAIGNS])
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Live monitor"),
+        "campaigns": campaigns,
+        "single": campaigns[0] if "campaign" in request.GET else None,
+        "labels": labels(),
+        "opts": Campaign._meta,
+    }
+    return TemplateResponse(request, "admin/analytics/monitor.html", context)
+
+
+def labels() -> dict:
+    """What the page's script shows, in the user's language."""
+    return {
+        "outcome": {value: str(label) for value, label in Outcome.choices},
+        "status": {value: str(label) for value, label in [*Call.Status.choices, *Campaign.Status.choices]},
+        "role": {value: str(label) for value, label in CallLog.Role.choices},
+        "kind": {value: str(label) for value, label in CallLog.Kind.choices},
+        "live": _("Live"),
+        "connecting": _("Connecting…"),
+        "reconnecting": _("Connection lost, reconnecting…"),
+        "refused": {
+            "4401": _("Your session has ended: log in again to keep watching."),
+            "4404": _("This campaign is not one of yours, or it no longer exists."),
+        },
+        "no_calls": _("No live calls."),
+        "step": _("Step"),
+    }
