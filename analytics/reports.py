@@ -61,7 +61,7 @@ class _SqlitePercentile:
 
 
 @receiver(connection_created)
-def _register_sqlite_functions(sender, connection, **kwargs):
+def register_sqlite_functions(sender, connection, **kwargs):
     if connection.vendor == "sqlite":
         connection.connection.create_aggregate("newvoice_percentile", 2, _SqlitePercentile)
 
