@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.backends.signals import connection_created
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Q, QuerySet, Sum
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.dispatch import receiver
 
 from analytics.models import CallMetrics, StepReached
-from campaigns.models import UNREACHED_OUTCOMES, Outcome
+from campaigns.models import UNREACHED_OUTCOMES, Campaign, Outcome
+from skillbases.models import Skillbase, SkillbaseVersion
 
 GROUPS = ("day", "campaign", "skillbase", "skillbase_version", "outcome")
 ANSWERED = Q(talk_seconds__gt=0) | ~Q(outcome__in=[str(o) for o in UNREACHED_OUTCOMES])
@@ -137,6 +138,22 @@ def _shape(row: dict) -> dict:
     return out
 
 
+def _labels(group_by: str, keys: list) -> dict:
+    """Names for the groups' ids, looked up once (not joined into the scan)."""
+    if group_by == "campaign":
+        return dict(Campaign.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if group_by == "skillbase":
+        return dict(Skillbase.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if group_by == "skillbase_version":
+        return {
+            pk: f"{name} v{number}"
+            for pk, name, number in SkillbaseVersion.objects.filter(pk__in=keys).values_list("pk", "name", "version")
+        }
+    if group_by == "outcome":
+        return {key: str(Outcome(key).label) for key in keys if key in Outcome.values}
+    return {}
+
+
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -156,20 +173,14 @@ def summary(organization_ids, filters: Filters, group_by: str | None = None) -> 
             "skillbase_version": F("skillbase_version_id"),
             "outcome": F("outcome"),
         }[group_by]
-        labels = {
-            "campaign": ("campaign__name", Max("campaign__name")),
-            "skillbase": ("skillbase__name", Max("skillbase__name")),
-            "skillbase_version": ("skillbase_version__version", Max("skillbase_version__version")),
-        }
         grouped = rows.order_by().annotate(key=key).values("key")
-        extra = {"label": labels[group_by][1]} if group_by in labels else {}
         groups = []
-        for row in grouped.annotate(**figures, **extra).order_by("key"):
+        for row in grouped.annotate(**figures).order_by("key"):
             key_value = row.pop("key")
-            label = row.pop("label", None)
-            shaped = _shape(row)
-            label = label if label is not None else key_value
-            groups.append({"key": key_value.isoformat() if isinstance(key_value, dt.date) else key_value, "label": str(label), **shaped})
+            groups.append({"key": key_value.isoformat() if isinstance(key_value, dt.date) else key_value, **_shape(row)})
+        names = _labels(group_by, [group["key"] for group in groups])
+        for group in groups:
+            group["label"] = names.get(group["key"], str(group["key"]))
         result["groups"] = groups
     steps = StepReached.objects.filter(organization_id__in=organization_ids)
     if filters.simulated is not None:
