@@ -1,11 +1,15 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Count
+from django.http import Http404
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from knox.settings import knox_settings
 
 from newvoice.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ScopedRelatedFieldListFilter, request_has_role
-from newvoice.models import Membership, Organization, Role
+from newvoice.models import ApiToken, Membership, Organization, Role, managed_users
 
 
 class UserByUsernameField(forms.ModelChoiceField):
@@ -13,11 +17,13 @@ class UserByUsernameField(forms.ModelChoiceField):
 
     widget = forms.TextInput
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, queryset=None, **kwargs):
         user_model = get_user_model()
         kwargs.setdefault("help_text", _("The exact username of an existing account."))
         kwargs.setdefault("error_messages", {"invalid_choice": _("There is no active account with this username.")})
-        super().__init__(queryset=user_model.objects.filter(is_active=True), to_field_name=user_model.USERNAME_FIELD, **kwargs)
+        if queryset is None:
+            queryset = user_model.objects.filter(is_active=True)
+        super().__init__(queryset=queryset, to_field_name=user_model.USERNAME_FIELD, **kwargs)
 
 
 class MembershipForm(OrganizationScopedForm):
@@ -114,3 +120,82 @@ class MembershipAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "organization__name")
     fields = ("organization", "user", "role", "created_at")
     readonly_fields = ("created_at",)
+
+
+class IssueTokenForm(forms.ModelForm):
+    expires_in_days = forms.IntegerField(label=_("expires in, days"), min_value=1, max_value=settings.API_TOKEN_MAX_DAYS)
+
+    class Meta:
+        model = ApiToken
+        fields = ("user", "name")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens. Anyone on the staff sees and revokes their own; an organization's admins also
+    those of its members, and may issue tokens for them. The secret is shown once, on the page that
+    follows the issue, and is never stored. Revoking is deleting; a token cannot be edited."""
+
+    form = IssueTokenForm
+    list_display = ("__str__", "user", "digest_prefix", "created", "expiry", "created_by")
+    list_select_related = ("user", "created_by")
+    search_fields = ("name", "user__username")
+    readonly_fields = ("user", "name", "digest_prefix", "created", "expiry", "created_by")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).for_user(request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(_("No API token with this id."))
+        return obj
+
+    def get_fields(self, request, obj=None):
+        return ("user", "name", "expires_in_days") if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            return UserByUsernameField(label=_("user"), queryset=managed_users(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        return {"user": request.user.get_username(), "expires_in_days": knox_settings.TOKEN_TTL.days}
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def save_model(self, request, obj, form, change):
+        request.newvoice_token_secret = obj.issue(days=form.cleaned_data["expires_in_days"], issued_by=request.user)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("API token issued"),
+            "token": obj,
+            "secret": request.newvoice_token_secret,
+        }
+        response = TemplateResponse(request, "admin/newvoice/apitoken/issued.html", context)
+        # The page carries the secret: no browser or proxy may keep a copy.
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.display(description=_("digest"))
+    def digest_prefix(self, obj) -> str:
+        return f"{obj.digest_prefix}…"

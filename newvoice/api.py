@@ -8,10 +8,18 @@ organization; a member with a lower role gets 403.
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from rest_framework import permissions, serializers, viewsets
+from rest_framework import exceptions, permissions, serializers, viewsets
 
 from newvoice.models import Organization, Role
 from newvoice.tenancy import has_role, organization_ids
+
+
+class Conflict(exceptions.APIException):
+    """The object's state does not allow the change (409); ``detail`` says why."""
+
+    status_code = 409
+    default_detail = _("The current state does not allow this.")
+    default_code = "conflict"
 
 
 class OrganizationRolePermission(permissions.BasePermission):

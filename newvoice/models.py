@@ -1,6 +1,12 @@
+import datetime as dt
+
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from knox.models import AbstractAuthToken, AuthTokenManager, get_digest_token
+from knox.settings import CONSTANTS, knox_settings
 
 from newvoice.validators import validate_timezone
 
@@ -43,11 +49,30 @@ class Organization(models.Model):
         return self.name
 
 
+class LastAdminError(Exception):
+    """Removing or demoting this member would leave the organization without an admin."""
+
+    def __init__(self):
+        super().__init__(_("An organization keeps at least one admin: make another member an admin first."))
+
+
+class MembershipQuerySet(models.QuerySet):
+    def administered_by(self, user) -> "MembershipQuerySet":
+        """Memberships of the organizations where ``user`` is an admin (every one for a superuser)."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(organization_id__in=Membership.objects.filter(user=user, role=Role.ADMIN).values("organization_id"))
+
+
 class Membership(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organization"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user"))
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("membership")
@@ -56,3 +81,107 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.organization} ({self.get_role_display()})"
+
+    def change_role(self, role: str) -> None:
+        """Give the member another role; raises LastAdminError rather than leave no admin."""
+        with transaction.atomic():
+            if role != Role.ADMIN:
+                self._refuse_if_last_admin()
+            Membership.objects.filter(pk=self.pk).update(role=role)
+        self.role = role
+
+    def remove(self) -> None:
+        """Take the user out of the organization; raises LastAdminError rather than leave no admin."""
+        with transaction.atomic():
+            self._refuse_if_last_admin()
+            self.delete()
+
+    def _refuse_if_last_admin(self) -> None:
+        # The admins' rows stay locked until the change commits: two admins demoting each other at
+        # once are serialised, and the second one sees that only one admin is left.
+        admins = list(
+            Membership.objects.select_for_update()
+            .filter(organization_id=self.organization_id, role=Role.ADMIN)
+            .values_list("pk", flat=True)
+        )
+        if admins == [self.pk]:
+            raise LastAdminError()
+
+
+def managed_users(user) -> models.QuerySet:
+    """The active accounts whose API tokens ``user`` may see, issue and revoke: their own, and every
+    member's of the organizations they administer (everyone's for a superuser)."""
+    users = get_user_model().objects.filter(is_active=True)
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return users.none()
+    if user.is_superuser:
+        return users
+    return users.filter(models.Q(pk=user.pk) | models.Q(pk__in=Membership.objects.administered_by(user).values("user_id")))
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def unexpired(self, now: dt.datetime | None = None) -> "ApiTokenQuerySet":
+        return self.filter(models.Q(expiry__isnull=True) | models.Q(expiry__gt=now or timezone.now()))
+
+    def for_user(self, user) -> "ApiTokenQuerySet":
+        """The tokens ``user`` may see and revoke: see ``managed_users``."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(models.Q(user=user) | models.Q(user_id__in=Membership.objects.administered_by(user).values("user_id")))
+
+
+class ApiTokenManager(AuthTokenManager.from_queryset(ApiTokenQuerySet)):
+    def issue(self, user, *, name: str = "", days: int | None = None, issued_by=None) -> tuple["ApiToken", str]:
+        """A new token for ``user`` and its secret, which is never stored and cannot be shown again."""
+        token = self.model(user=user, name=name)
+        return token, token.issue(days=days, issued_by=issued_by)
+
+
+class ApiToken(AbstractAuthToken):
+    """A django-rest-knox token with a name: only a SHA-512 digest of the secret is stored, and
+    every token expires (``REST_KNOX["TOKEN_TTL"]`` unless asked otherwise). Revoking is deleting."""
+
+    # Knox keys its tokens by the digest; an ordinary id gives the API and the admin a short,
+    # meaningless handle, so that no part of the digest or the secret ends up in a URL.
+    digest = models.CharField(_("digest"), max_length=CONSTANTS.DIGEST_LENGTH, unique=True, editable=False)
+    # Knox finds a presented token among the few that share its first characters (the prefix and
+    # part of the secret); that is not enough to use the token.
+    token_key = models.CharField(
+        _("lookup key"), max_length=CONSTANTS.MAXIMUM_TOKEN_PREFIX_LENGTH + CONSTANTS.TOKEN_KEY_LENGTH, db_index=True, editable=False
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="auth_token_set", verbose_name=_("user"))
+    created = models.DateTimeField(_("issued"), auto_now_add=True)
+    expiry = models.DateTimeField(_("expires"), null=True, blank=True)
+    name = models.CharField(_("name"), max_length=100, blank=True, help_text=_("What the token is for, e.g. “CRM sync”."))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("issued by")
+    )
+
+    objects = ApiTokenManager()
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.digest_prefix}…"
+
+    @property
+    def digest_prefix(self) -> str:
+        return self.digest[:12]
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expiry is not None and self.expiry <= timezone.now()
+
+    def issue(self, *, days: int | None = None, issued_by=None) -> str:
+        """Save this new token with a fresh secret and return the secret."""
+        digest, secret = get_digest_token()
+        self.digest, self.token_key = digest, secret[: CONSTANTS.TOKEN_KEY_LENGTH]
+        self.expiry = timezone.now() + (dt.timedelta(days=days) if days else knox_settings.TOKEN_TTL)
+        self.created_by = issued_by
+        self.save(force_insert=True)
+        return secret

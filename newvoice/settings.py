@@ -5,6 +5,7 @@ ORM broker, the simulator dialer). Production sets DEBUG=0, SECRET_KEY, DATABASE
 ALLOWED_HOSTS and the LiveKit variables; see README "Configuration".
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -166,7 +168,9 @@ MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 LOGIN_URL = "admin:login"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Token first: its WWW-Authenticate header ("Token") is what makes an anonymous request a 401
+    # rather than a 403. The session serves the browsable API and the admin's own pages.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication", "rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -177,6 +181,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# API tokens (django-rest-knox): stored as SHA-512 digests, shown once, always expiring. The prefix
+# lets secret scanners recognise a leaked token.
+KNOX_TOKEN_MODEL = "newvoice.ApiToken"
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=90)),
+    "TOKEN_PREFIX": "nv_",
+    "AUTO_REFRESH": False,
+}
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
 SPECTACULAR_SETTINGS = {
     "TITLE": "NEW-VOICE API",
     "DESCRIPTION": "Voice bots that call your customers: skillbases, campaigns, calls and analytics.",
@@ -185,6 +198,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A member's role and a transcript line's speaker are both "role".
+    "ENUM_NAME_OVERRIDES": {"OrganizationRoleEnum": "newvoice.models.Role"},
 }
 
 # Security: on when DEBUG is off; the TLS flags are for deployments behind a TLS terminator.

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from analytics.models import CallLog, CallMetrics
 from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry
-from newvoice.models import Membership, Organization, Role
+from newvoice.models import ApiToken, Membership, Organization, Role
 from skillbases.models import Skillbase, SkillbaseVersion
 from skillbases.schemas import ConfigError, validate_config
 
@@ -96,6 +96,8 @@ def worlds(org, other_org, skillbase_factory, operator, outsider):
     theirs = make_world(other_org, "Theirs", skillbase_factory, digits="2222")
     ours[Membership] = Membership.objects.get(user=operator)
     theirs[Membership] = Membership.objects.get(user=outsider)
+    ours[ApiToken], _secret = ApiToken.objects.issue(operator, name="Token Ours")
+    theirs[ApiToken], _secret = ApiToken.objects.issue(outsider, name="Token Theirs")
     return ours, theirs
 
 
@@ -120,7 +122,8 @@ def test_superuser_opens_changelist_add_and_change_pages(client, superuser, worl
 
 # Members: only their organization's rows; another organization's objects are not found.
 
-SCOPED_MODELS = [m for m in PROJECT_MODELS if m is not Membership]
+# API tokens are scoped by user (one's own, and an organization admin's members'): tests/test_api_auth.py.
+SCOPED_MODELS = [m for m in PROJECT_MODELS if m not in (Membership, ApiToken)]
 
 
 @pytest.mark.parametrize("model", SCOPED_MODELS, ids=lambda m: m._meta.label)
