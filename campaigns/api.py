@@ -1,28 +1,36 @@
+import django_filters
 from django.conf import settings
 from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from campaigns import exporting
 from campaigns.actions import add_to_do_not_call, start_contact_import
 from campaigns.contacts.importing import import_contacts
-from campaigns.models import Campaign, ContactImport, DoNotCallEntry
+from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
 from campaigns.serializers import (
     CallListUploadSerializer,
+    CallTaskSerializer,
     CampaignSerializer,
+    CampaignStatsSerializer,
     ContactImportSerializer,
     DoNotCallSerializer,
     ImportReportSerializer,
+    StatsQuerySerializer,
 )
+from campaigns.stats import campaign_stats
 from newvoice.api import OrganizationRolePermission, OrganizationScopedViewSet
+from newvoice.tenancy import get_for_user
 
 
 class CSVRenderer(renderers.BaseRenderer):
@@ -154,6 +162,13 @@ class CampaignViewSet(OrganizationScopedViewSet):
         job = get_object_or_404(ContactImport, campaign=self.get_object(), pk=import_id)
         return Response(ContactImportSerializer(job).data)
 
+    @extend_schema(responses=CampaignStatsSerializer)
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def stats(self, request, pk=None):
+        """Tasks and calls by status and outcome, answer rate, spend against the budget cap."""
+        campaign = self.get_object()
+        return Response(CampaignStatsSerializer(campaign_stats(Campaign.objects.filter(pk=campaign.pk))).data)
+
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["csv", "xlsx"], description="File type (default csv).")],
         responses={(200, "text/csv"): OpenApiTypes.STR, (200, XLSXRenderer.media_type): OpenApiTypes.BINARY},
@@ -205,3 +220,57 @@ class DoNotCallViewSet(
         )
         entry.cancelled_tasks = cancelled
         serializer.instance = entry
+
+
+def _visible_campaigns(request):
+    return Campaign.objects.for_user(request.user) if request is not None else Campaign.objects.none()
+
+
+class CallTaskFilter(django_filters.FilterSet):
+    campaign = django_filters.ModelChoiceFilter(queryset=_visible_campaigns)
+    phone = django_filters.CharFilter(help_text=gettext_lazy("The number in E.164 form, e.g. +79123456789."))
+    next_attempt_at = django_filters.IsoDateTimeFromToRangeFilter(
+        help_text=gettext_lazy("next_attempt_at_after and next_attempt_at_before, ISO 8601 date and time; either may be left out.")
+    )
+
+    class Meta:
+        model = CallTask
+        fields = ["campaign", "status", "outcome", "phone", "next_attempt_at"]
+
+
+class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
+    """The contacts of every campaign the user can see, with their progress. Read-only: tasks are
+    created by importing contacts and moved on by the calls."""
+
+    queryset = CallTask.objects.all()
+    serializer_class = CallTaskSerializer
+    permission_classes = [OrganizationRolePermission]
+    filterset_class = CallTaskFilter
+    search_fields = ["phone", "name"]
+    ordering_fields = ["id", "next_attempt_at", "last_attempt_at", "attempts", "status", "created_at", "updated_at"]
+    ordering = ["id"]
+
+    def get_queryset(self):
+        return super().get_queryset().for_user(self.request.user)
+
+
+class StatsView(APIView):
+    """The figures of every campaign the user can see, or of one (``?campaign=``)."""
+
+    permission_classes = [OrganizationRolePermission]
+
+    @extend_schema(
+        parameters=[StatsQuerySerializer],
+        responses={
+            200: CampaignStatsSerializer,
+            400: OpenApiResponse(description="The campaign is not an id."),
+            404: OpenApiResponse(description="No such campaign among yours."),
+        },
+    )
+    def get(self, request):
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        campaigns = Campaign.objects.for_user(request.user)
+        if "campaign" in query.validated_data:
+            campaigns = Campaign.objects.filter(pk=get_for_user(Campaign.objects, request.user, query.validated_data["campaign"]).pk)
+        return Response(CampaignStatsSerializer(campaign_stats(campaigns)).data)

@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from campaigns.contacts.normalising import RowError, normalise_phone
-from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
+from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry, Outcome
 from newvoice.api import OwnedSerializer
 from skillbases.models import Skillbase
 
@@ -101,3 +101,55 @@ class DoNotCallSerializer(OwnedSerializer):
         except RowError as exc:
             raise serializers.ValidationError(exc.reason) from None
         return phone
+
+
+def _counts_serializer(name: str, choices, help_text: str) -> type[serializers.Serializer]:
+    """A serializer with one count per choice, so that the schema names every key."""
+    fields = {value: serializers.IntegerField(help_text=str(label)) for value, label in choices.choices}
+    return type(name, (serializers.Serializer,), {**fields, "__doc__": help_text})
+
+
+CampaignStatusCounts = _counts_serializer("CampaignStatusCounts", Campaign.Status, "Campaigns in each status.")
+TaskStatusCounts = _counts_serializer("TaskStatusCounts", CallTask.Status, "Tasks (contacts) in each status.")
+CallStatusCounts = _counts_serializer("CallStatusCounts", Call.Status, "Calls in each status.")
+OutcomeCounts = _counts_serializer("OutcomeCounts", Outcome, "Counts by outcome; rows without an outcome yet are left out.")
+
+
+class CampaignCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_status = CampaignStatusCounts()
+
+
+class BudgetSerializer(serializers.Serializer):
+    spent = serializers.DecimalField(max_digits=16, decimal_places=6, help_text=_("Cost of the calls so far."))
+    cap = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, help_text=_("Sum of the budget caps; null when any campaign has no cap.")
+    )
+    remaining = serializers.DecimalField(max_digits=16, decimal_places=6, allow_null=True)
+    share_spent = serializers.FloatField(allow_null=True, help_text=_("Spent divided by the cap, 0-1 (above 1 when overspent)."))
+
+
+class TaskCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_status = TaskStatusCounts()
+    by_outcome = OutcomeCounts(help_text=_("The outcome of each task's latest call."))
+
+
+class CallCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_status = CallStatusCounts()
+    by_outcome = OutcomeCounts()
+    answered = serializers.IntegerField(help_text=_("Ended calls that were picked up (by a person or a voicemail box)."))
+    answer_rate = serializers.FloatField(allow_null=True, help_text=_("Answered divided by ended calls, 0-1; null before any call ended."))
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    campaign = serializers.IntegerField(required=False, min_value=1, help_text=_("Only this campaign."))
+
+
+class CampaignStatsSerializer(serializers.Serializer):
+    campaigns = CampaignCountsSerializer()
+    tasks = TaskCountsSerializer()
+    calls = CallCountsSerializer()
+    budget = BudgetSerializer()
+    currency = serializers.CharField(help_text=_("Currency of the amounts."))

@@ -4,7 +4,7 @@ from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from analytics.api import CallViewSet, MetricsSummaryView
-from campaigns.api import CampaignViewSet, DoNotCallViewSet
+from campaigns.api import CallTaskViewSet, CampaignViewSet, DoNotCallViewSet, StatsView
 from newvoice.api_organizations import MemberViewSet, OrganizationViewSet
 from newvoice.api_tokens import ApiTokenViewSet
 from skillbases.api import SkillbaseViewSet
@@ -16,11 +16,13 @@ router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("skillbases", SkillbaseViewSet, basename="skillbase")
 router.register("dnc", DoNotCallViewSet, basename="dnc")
 router.register("analytics/calls", CallViewSet, basename="call")
+router.register("tasks", CallTaskViewSet, basename="task")
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register(r"organizations/(?P<organization_pk>\d+)/members", MemberViewSet, basename="organization-member")
 router.register("tokens", ApiTokenViewSet, basename="token")
 
 urlpatterns = [
     re_path(r"^analytics/metrics/?$", MetricsSummaryView.as_view(), name="analytics-metrics"),
+    re_path(r"^stats/?$", StatsView.as_view(), name="stats"),
     *router.urls,
 ]
