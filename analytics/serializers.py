@@ -32,6 +32,7 @@ class CallSerializer(serializers.ModelSerializer):
             "talk_seconds", "cost_total", "currency", "is_priced", "sentiment", "qa_flags",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {"outcome": {"allow_blank": True}}  # blank while the call is live
 
 
 class CallEventSerializer(serializers.ModelSerializer):

@@ -78,6 +78,7 @@ class CallTaskSerializer(serializers.ModelSerializer):
             "next_attempt_at", "last_attempt_at", "result", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {"outcome": {"allow_blank": True}}  # blank until the first call ends
 
 
 class DoNotCallSerializer(OwnedSerializer):

@@ -200,6 +200,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # A member's role and a transcript line's speaker are both "role".
     "ENUM_NAME_OVERRIDES": {"OrganizationRoleEnum": "newvoice.models.Role"},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "newvoice.schema.plain_times"],
 }
 
 # Security: on when DEBUG is off; the TLS flags are for deployments behind a TLS terminator.

@@ -85,7 +85,9 @@ class SkillbaseViewSet(OrganizationScopedViewSet):
     def validate(self, request):
         """Check a configuration without saving anything; every problem is listed with its JSON path."""
         form = ConfigSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
+        if not form.is_valid():  # a section that is not JSON at all: answered in the same shape
+            errors = [{"path": field, "message": str(message)} for field, messages in form.errors.items() for message in messages]
+            return Response(ConfigCheckSerializer({"valid": False, "errors": errors}).data, status=status.HTTP_400_BAD_REQUEST)
         try:
             validate_config(dict(form.validated_data))
         except ConfigError as exc:
