@@ -1,13 +1,22 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from analytics.models import CallLog, CallMetrics
+from analytics.conversation import conversation
+from analytics.models import CallLog, CallMetrics, Price
+from analytics.templatetags.analytics_format import money
 from campaigns.admin import CallAdmin
 from campaigns.models import Call
-from newvoice.admin_scoping import OrganizationScopedAdmin, ReadOnlyInline, ScopedRelatedFieldListFilter
+from newvoice.admin_scoping import OrganizationScopedAdmin, ReadOnlyInline, ScopedRelatedFieldListFilter, request_has_role
+from newvoice.models import Role
+from newvoice.tenancy import organization_ids
 
 # Columns of CallMetrics worth reading at a glance; the rest is on its own page.
 METRICS_SUMMARY = (
@@ -18,11 +27,27 @@ METRICS_SUMMARY = (
     "latency_p50_ms",
     "latency_p95_ms",
     "interruptions",
-    "cost_total",
-    "currency",
+    "total_cost",
     "sentiment_label",
     "last_step",
 )
+QA_FLAGS = {
+    "dead_air": _("Dead air"),
+    "bot_repeated": _("The bot repeated itself"),
+    "asked_for_human": _("Asked for a human"),
+}
+
+
+def total_cost(metrics: CallMetrics) -> str:
+    """The call's cost, or "unpriced" with the reason as its tooltip: never a 0 that was not paid."""
+    if not metrics.is_priced:
+        return format_html('<span class="unpriced" title="{}">{}</span>', metrics.unpriced_reason, gettext("unpriced"))
+    return f"{money(metrics.cost_total)} {metrics.currency}"
+
+
+def conversation_link(call_id: int) -> str:
+    url = reverse("admin:campaigns_call_conversation", args=[call_id])
+    return format_html('<a href="{}">{}</a>', url, gettext("Conversation"))
 
 
 @admin.register(CallMetrics)
@@ -37,10 +62,10 @@ class CallMetricsAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "talk_seconds",
         "latency_p50_ms",
         "latency_p95_ms",
-        "cost_total",
-        "currency",
+        "total_cost",
         "sentiment_label",
         "ended_at",
+        "conversation_page",
     )
     list_filter = (
         "outcome",
@@ -51,8 +76,12 @@ class CallMetricsAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         ("organization", ScopedRelatedFieldListFilter),
     )
     list_select_related = ("call", "campaign")
+    readonly_fields = ("total_cost", "conversation_page")
     fieldsets = (
-        (None, {"fields": ("call", "campaign", "skillbase", "skillbase_version", "outcome", "is_simulated", "ended_at")}),
+        (
+            None,
+            {"fields": ("call", "conversation_page", "campaign", "skillbase", "skillbase_version", "outcome", "is_simulated", "ended_at")},
+        ),
         (_("Durations, seconds"), {"fields": ("ring_seconds", "talk_seconds", "total_seconds")}),
         (_("Conversation"), {"fields": ("turns", "user_words", "bot_words", "interruptions", "false_interruptions")}),
         (
@@ -67,11 +96,11 @@ class CallMetricsAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             _("Cost"),
             {
                 "fields": (
+                    "total_cost",
                     "cost_stt",
                     "cost_llm",
                     "cost_tts",
                     "cost_telephony",
-                    "cost_total",
                     "currency",
                     "price_version",
                     "is_priced",
@@ -81,6 +110,17 @@ class CallMetricsAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         ),
         (_("Quality"), {"fields": ("sentiment_score", "sentiment_label", "qa_flags", "last_step", "steps_reached", "collected")}),
     )
+
+    class Media:
+        css = {"all": ["analytics/admin.css"]}
+
+    @admin.display(description=_("total cost"), ordering="cost_total")
+    def total_cost(self, obj) -> str:
+        return total_cost(obj)
+
+    @admin.display(description=_("conversation"))
+    def conversation_page(self, obj) -> str:
+        return conversation_link(obj.call_id)
 
 
 @admin.register(CallLog)
@@ -103,6 +143,10 @@ class CallMetricsInline(ReadOnlyInline, admin.StackedInline):
     fields = METRICS_SUMMARY
     readonly_fields = METRICS_SUMMARY
 
+    @admin.display(description=_("total cost"))
+    def total_cost(self, obj) -> str:
+        return total_cost(obj)
+
 
 class CallLogInline(ReadOnlyInline, admin.TabularInline):
     model = CallLog
@@ -122,8 +166,120 @@ class CallWithEventsAdmin(CallAdmin):
     inlines = [CallMetricsInline, CallLogInline]
     fieldsets = (*CallAdmin.fieldsets, (_("Events"), {"fields": ("events_link",)}))
     readonly_fields = ("events_link",)
+    list_display = (*CallAdmin.list_display, "conversation_page")
+    change_form_template = "admin/analytics/call/change_form.html"
+
+    class Media:
+        css = {"all": ["analytics/admin.css"]}
 
     @admin.display(description=_("all events"))
     def events_link(self, obj) -> str:
         url = reverse("admin:analytics_calllog_changelist") + f"?call__id__exact={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, _("All events of this call"))
+
+    @admin.display(description=_("conversation"))
+    def conversation_page(self, obj) -> str:
+        return conversation_link(obj.pk)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.conversation_view)
+        return [path("<path:object_id>/conversation/", view, name="campaigns_call_conversation"), *super().get_urls()]
+
+    def conversation_view(self, request, object_id):
+        """The call as a conversation, with its metrics and what it cost."""
+        call = self.get_object(request, object_id)
+        if not self.has_view_permission(request, call):
+            raise PermissionDenied
+        entries, cut = conversation(call)
+        metrics = CallMetrics.objects.filter(call=call).first()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Conversation of call %(id)s") % {"id": call.pk},
+            "opts": self.opts,
+            "original": call,
+            "entries": entries,
+            "cut": cut,
+            "metrics": metrics,
+            "qa_flags": [{"name": QA_FLAGS.get(f.get("flag"), f.get("flag")), **f} for f in (metrics.qa_flags if metrics else [])],
+        }
+        return TemplateResponse(request, "admin/analytics/call/conversation.html", context)
+
+
+class PriceOwnerFilter(admin.SimpleListFilter):
+    title = _("whose price")
+    parameter_name = "whose"
+
+    def lookups(self, request, model_admin):
+        return [("list", _("List prices")), ("own", _("Organizations' own prices"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "list":
+            return queryset.filter(organization=None)
+        if self.value() == "own":
+            return queryset.exclude(organization=None)
+        return queryset
+
+
+PRICE_HELP = {
+    "effective_from": _(
+        "The price counts for calls that end on this day or later, until a row with a later date for the same component, "
+        "provider and model. Calls are priced when they end: a price changed or added later does not reprice calls already "
+        "measured."
+    ),
+    "amount": _(
+        "Per the unit below. A provider or model with no price in effect on a call's day leaves that call unpriced: "
+        "it is shown as “unpriced” with the reason, never as free."
+    ),
+    "currency": _("Calls are counted in %(currency)s; a price in another currency leaves its calls unpriced."),
+    "model": _("Empty: every model of the provider that has no price of its own."),
+}
+
+
+@admin.register(Price)
+class PriceAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    """The price table. List prices (no organization) apply to everyone and only superusers edit
+    them; an organization's admins set the organization's own prices, which win over the list
+    price from their effective date on."""
+
+    write_role = Role.ADMIN
+    list_display = ("component", "provider", "model", "amount", "currency", "unit", "effective_from", "whose", "note")
+    list_filter = ("component", "provider", PriceOwnerFilter, "currency")
+    list_select_related = ("organization",)
+    search_fields = ("provider", "model", "note")
+    fieldsets = (
+        (None, {"fields": ("organization", "component", "provider", "model")}),
+        (_("Price"), {"fields": ("amount", "currency", "unit", "effective_from", "note")}),
+    )
+
+    def get_queryset(self, request):
+        # Every member reads the list prices: their calls are priced with them.
+        rows = admin.ModelAdmin.get_queryset(self, request).select_related("organization")
+        if request.user.is_superuser:
+            return rows
+        return rows.filter(Q(organization=None) | Q(organization_id__in=organization_ids(request.user)))
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.organization_id is None:
+            return request_has_role(request, None)
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.organization_id is None:
+            return request_has_role(request, None)
+        return super().has_delete_permission(request, obj)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in PRICE_HELP:
+            kwargs["help_text"] = PRICE_HELP[db_field.name] % {"currency": settings.NEWVOICE_CURRENCY}
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "organization" and not request.user.is_superuser:
+            # Only a superuser sets list prices; an organization's admin sets their own.
+            kwargs["required"] = True
+            kwargs["help_text"] = _("Your organization's own price: it wins over the list price from its effective date.")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description=_("organization"), ordering="organization__name")
+    def whose(self, obj) -> str:
+        return obj.organization.name if obj.organization_id else gettext("List price")

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from analytics.dashboard import dashboard
 from analytics.monitor import live_monitor
 from newvoice import views
 from voiceagent.views import try_bot
@@ -14,6 +15,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("admin/skillbases/skillbase/<int:pk>/try/", admin.site.admin_view(try_bot), name="try-bot"),
     path("admin/analytics/live/", admin.site.admin_view(live_monitor), name="live-monitor"),
+    path("admin/analytics/dashboard/", admin.site.admin_view(dashboard), name="analytics-dashboard"),
     path("admin/", admin.site.urls),
     path("api/health", views.health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.models import CallLog, CallMetrics
+from analytics.models import CallLog, CallMetrics, Price, StepReached
 from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry
 from newvoice.models import ApiToken, Membership, Organization, Role
 from skillbases.models import Skillbase, SkillbaseVersion
@@ -21,6 +21,8 @@ PROJECT_APPS = ("newvoice", "skillbases", "campaigns", "analytics", "voiceagent"
 PROJECT_MODELS = sorted((model for model in admin.site._registry if model._meta.app_label in PROJECT_APPS), key=lambda m: m._meta.label)
 # Rows the engine writes and nobody edits by hand: no add page, not even for a superuser.
 READ_ONLY_MODELS = {SkillbaseVersion, Call, CallMetrics, CallLog, ContactImport}
+# The step funnel's rows repeat CallMetrics.steps_reached, which the call's pages show.
+NOT_IN_ADMIN = {StepReached}
 
 
 def url(model, view: str, *args) -> str:
@@ -61,6 +63,14 @@ def make_world(organization: Organization, tag: str, skillbase_factory, *, digit
     contact_import = ContactImport.objects.create(
         organization=organization, campaign=campaign, file=f"imports/{tag}.csv", filename=f"contacts-{tag}.csv"
     )
+    price = Price.objects.create(
+        organization=organization,
+        component="stt",
+        provider=f"provider-{tag}",
+        unit="minute",
+        amount="0.01",
+        effective_from=dt.date(2026, 1, 1),
+    )
     return {
         Organization: organization,
         Skillbase: skillbase,
@@ -72,6 +82,7 @@ def make_world(organization: Organization, tag: str, skillbase_factory, *, digit
         CallLog: log,
         DoNotCallEntry: dnc,
         ContactImport: contact_import,
+        Price: price,
     }
 
 
@@ -87,11 +98,15 @@ MARKERS = {
     CallLog: lambda w: w[CallLog].text,
     DoNotCallEntry: lambda w: w[DoNotCallEntry].phone,
     ContactImport: lambda w: w[ContactImport].filename,
+    Price: lambda w: w[Price].provider,
 }
 
 
 @pytest.fixture
 def worlds(org, other_org, skillbase_factory, operator, outsider):
+    # List prices belong to no organization and every member reads them (test_analytics_admin.py):
+    # here they would be in every member's list.
+    Price.objects.filter(organization=None).delete()
     ours = make_world(org, "Ours", skillbase_factory, digits="1111")
     theirs = make_world(other_org, "Theirs", skillbase_factory, digits="2222")
     ours[Membership] = Membership.objects.get(user=operator)
@@ -103,7 +118,7 @@ def worlds(org, other_org, skillbase_factory, operator, outsider):
 
 def test_every_project_model_is_registered():
     models = {m for label in PROJECT_APPS for m in apps.get_app_config(label).get_models()}
-    assert models == set(PROJECT_MODELS)
+    assert models - NOT_IN_ADMIN == set(PROJECT_MODELS)
 
 
 # Superuser: every page of every model.
