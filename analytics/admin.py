@@ -36,6 +36,7 @@ QA_FLAGS = {
     "bot_repeated": _("The bot repeated itself"),
     "asked_for_human": _("Asked for a human"),
 }
+SENTIMENTS = {"positive": _("positive"), "neutral": _("neutral"), "negative": _("negative")}
 
 
 def total_cost(metrics: CallMetrics) -> str:
@@ -200,6 +201,7 @@ class CallWithEventsAdmin(CallAdmin):
             "entries": entries,
             "cut": cut,
             "metrics": metrics,
+            "sentiment": SENTIMENTS.get(metrics.sentiment_label, metrics.sentiment_label) if metrics else "",
             "qa_flags": [{"name": QA_FLAGS.get(f.get("flag"), f.get("flag")), **f} for f in (metrics.qa_flags if metrics else [])],
         }
         return TemplateResponse(request, "admin/analytics/call/conversation.html", context)

@@ -18,6 +18,7 @@ from django.utils.text import Truncator
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 14, 34  # room for the value axis and the category labels
 MAX_LABELS = 12  # category labels written under the bars; the rest stay in the tooltips
+CHAR_WIDTH = 8.5  # of a label's character at the stylesheet's 15px, in the SVG's units
 FUNNEL_ROW, FUNNEL_LABEL = 36, 190
 
 
@@ -86,7 +87,9 @@ def bar_chart(
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_width / max(count, 1)
     bar_width = max(slot * 0.72, 1.0)
-    every = math.ceil(count / MAX_LABELS) or 1
+    # As many category labels as fit side by side; every bar keeps its label in its tooltip.
+    room = max(int(plot_width // (max((len(label) for label in labels), default=1) * CHAR_WIDTH + 12)), 1)
+    every = math.ceil(count / min(room, MAX_LABELS)) or 1
     parts = _value_axis(top, plot_height, fmt)
     for i, label in enumerate(labels):
         x = LEFT + i * slot + (slot - bar_width) / 2

@@ -141,3 +141,30 @@ class AnalyticsPagesTests(BrowserLiveServerTestCase):
             expect(page.locator(".by-campaign")).to_have_count(0)
             assert page.js_errors == []
             screenshot(page, "analytics-dashboard-campaign")
+
+    def test_unpriced_calls_stand_out_in_the_metrics_list(self):
+        from playwright.sync_api import expect
+
+        config = {**MINIMAL_CONFIG, "voice": {"stt_provider": "deepgram", "stt_model": "nova-1-legacy"}}
+        legacy = Skillbase(organization=self.org, name="Legacy voice", **config)
+        legacy.save()
+        unpriced = ended_call(make_campaign(self.org, legacy, name="Legacy"), events=conversation(("assistant", "Hello")), usage=USAGE)
+        reason = CallMetrics.objects.get(call=unpriced).unpriced_reason
+        with browser_page("call-metrics-unpriced") as page:
+            log_in(page, self.live_server_url, self.viewer.username)
+            page.goto(f"{self.live_server_url}/admin/analytics/callmetrics/")
+            badges = page.locator("#result_list .unpriced")
+            expect(badges).to_have_count(1)
+            expect(badges).to_have_text("unpriced")
+            expect(badges).to_have_attribute("title", reason)
+            assert badges.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"  # the stylesheet is served
+            expect(page.locator("#result_list tbody tr")).to_have_count(2)
+            page.set_viewport_size({"width": 1920, "height": 900})  # every column of the list in the picture
+            screenshot(page, "call-metrics-unpriced")
+            page.set_viewport_size({"width": 1280, "height": 900})
+
+            page.locator("#result_list .unpriced").locator("xpath=ancestor::tr").get_by_role("link", name="Conversation").click()
+            expect(page.locator(".figures .cost-total .unpriced")).to_have_text("unpriced")
+            expect(page.locator(".unpriced-reason")).to_contain_text(reason)
+            assert page.js_errors == []
+            screenshot(page, "call-conversation-unpriced")
