@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from knox.settings import knox_settings
 
 from newvoice.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ScopedRelatedFieldListFilter, request_has_role
-from newvoice.models import ApiToken, Membership, Organization, Role, managed_users
+from newvoice.models import ApiToken, LastAdminError, Membership, Organization, Role, managed_users
 
 
 class UserByUsernameField(forms.ModelChoiceField):
@@ -39,12 +39,45 @@ class MembershipForm(OrganizationScopedForm):
             # The inline selects the users with the memberships: no query per row.
             self.initial["user"] = self.instance.user.get_username()
 
+    def clean(self):
+        cleaned = super().clean()
+        member = self.instance
+        if member.pk is not None and member.role == Role.ADMIN and cleaned.get("role") not in (None, Role.ADMIN):
+            if _last_admin(member):
+                self.add_error("role", LastAdminError().args[0])
+        return cleaned
+
+
+def _last_admin(member: Membership) -> bool:
+    admins = Membership.objects.filter(organization_id=member.organization_id, role=Role.ADMIN)
+    return list(admins.values_list("pk", flat=True)[:2]) == [member.pk]
+
+
+class MembershipFormSet(forms.BaseInlineFormSet):
+    """The members of one organization, edited together: at least one admin must remain."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors) or self.instance.pk is None:
+            return
+        admins_before = Membership.objects.filter(organization=self.instance, role=Role.ADMIN).exists()
+        remaining = 0
+        for form in self.forms:
+            if not form.has_changed() and form.instance.pk is None:
+                continue
+            if self.can_delete and self._should_delete_form(form):
+                continue
+            remaining += form.cleaned_data.get("role") == Role.ADMIN
+        if admins_before and remaining == 0:
+            raise forms.ValidationError(LastAdminError().args[0])
+
 
 class MembershipInline(admin.TabularInline):
     """Members on their organization's page, managed by the organization's admins."""
 
     model = Membership
     form = MembershipForm
+    formset = MembershipFormSet
     fields = ("user", "role", "created_at")
     readonly_fields = ("created_at",)
     extra = 0
@@ -120,6 +153,17 @@ class MembershipAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "organization__name")
     fields = ("organization", "user", "role", "created_at")
     readonly_fields = ("created_at",)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        by_organization: dict[int, list[Membership]] = {}
+        for member in objs:
+            by_organization.setdefault(member.organization_id, []).append(member)
+        for organization_id, members in by_organization.items():
+            admins = set(Membership.objects.filter(organization_id=organization_id, role=Role.ADMIN).values_list("pk", flat=True))
+            if admins and admins <= {m.pk for m in members}:
+                protected = [*protected, f"{members[0].organization}: {LastAdminError().args[0]}"]
+        return deleted, counts, perms_needed, protected
 
 
 class IssueTokenForm(forms.ModelForm):

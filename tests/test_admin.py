@@ -681,3 +681,18 @@ def test_bulk_delete_refuses_rows_the_user_may_only_view(client, org, other_org,
     data = {"action": "delete_selected", "_selected_action": [ours.pk, theirs.pk], "post": "yes"}
     assert client.post(url(CallTask, "changelist"), data).status_code == 403
     assert CallTask.objects.filter(pk__in=[ours.pk, theirs.pk]).count() == 2
+
+
+def test_the_last_admin_can_be_neither_demoted_nor_deleted_in_the_admin(client, org, org_admin, member_factory):
+    client.force_login(org_admin)
+    mine = Membership.objects.get(user=org_admin)
+    response = client.post(url(Membership, "change", mine.pk), {"organization": org.pk, "user": org_admin.username, "role": Role.VIEWER})
+    assert response.status_code == 200 and "role" in response.context["adminform"].form.errors
+    page = client.get(url(Membership, "delete", mine.pk))
+    assert "keeps at least one admin" in page.content.decode()
+    client.post(url(Membership, "delete", mine.pk), {"post": "yes"})
+    assert Membership.objects.get(pk=mine.pk).role == Role.ADMIN
+    # With a second admin, the first may step down.
+    member_factory(org, Role.ADMIN, username="second-admin")
+    response = client.post(url(Membership, "change", mine.pk), {"organization": org.pk, "user": org_admin.username, "role": Role.VIEWER})
+    assert response.status_code == 302 and Membership.objects.get(pk=mine.pk).role == Role.VIEWER
