@@ -184,6 +184,10 @@ REST_FRAMEWORK = {
 # API tokens (django-rest-knox): stored as SHA-512 digests, shown once, always expiring. The prefix
 # lets secret scanners recognise a leaked token.
 KNOX_TOKEN_MODEL = "newvoice.ApiToken"
+# knox's own migrations create its AuthToken table even when the model is swapped for ours; that
+# orphan table references auth_user and makes PostgreSQL refuse to truncate users. Without knox's
+# migrations, nothing creates it.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {
     "TOKEN_TTL": dt.timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=90)),
     "TOKEN_PREFIX": "nv_",
