@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from analytics import rollups
 from analytics.models import CallLog, CallMetrics, StepReached
 from analytics.pricing import PriceBook, Usage
 from analytics.quality import qa_flags, sentiment
@@ -165,11 +166,14 @@ def record_call_metrics(call: Call) -> CallMetrics:
     Safe to run again: the call's metrics are replaced, and only the difference is added to spend."""
     metrics, steps = build_metrics(call)
     with transaction.atomic():
-        previous = CallMetrics.objects.filter(call=call).values_list("pk", "cost_stt", "cost_llm", "cost_tts", "cost_telephony").first()
-        spent_before = sum((part for part in (previous[1:] if previous else ()) if part is not None), Decimal(0))
-        if previous:
-            metrics.pk = previous[0]
-            StepReached.objects.filter(metrics_id=previous[0]).delete()
+        previous = CallMetrics.objects.filter(call=call).first()
+        spent_before = Decimal(0)
+        if previous is not None:
+            parts = (previous.cost_stt, previous.cost_llm, previous.cost_tts, previous.cost_telephony)
+            spent_before = sum((part for part in parts if part is not None), Decimal(0))
+            rollups.apply(previous, previous.steps_reached, -1)
+            metrics.pk = previous.pk
+            StepReached.objects.filter(metrics_id=previous.pk).delete()
         metrics.save()
         StepReached.objects.bulk_create(
             StepReached(
@@ -183,6 +187,7 @@ def record_call_metrics(call: Call) -> CallMetrics:
             )  # fmt: skip
             for i, step in enumerate(steps)
         )
+        rollups.apply(metrics, steps, 1)
         # The priced components count even when another is unpriced: a budget must not ignore them.
         spent = sum(
             (part for part in (metrics.cost_stt, metrics.cost_llm, metrics.cost_tts, metrics.cost_telephony) if part is not None),

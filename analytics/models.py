@@ -247,3 +247,63 @@ class CallLog(OwnedModel):
 
     def __str__(self) -> str:
         return f"{self.call_id}#{self.seq} {self.kind}"
+
+
+class DailyCallStats(OwnedModel):
+    """The calls of one campaign, skillbase version, outcome and day, summed when each is measured:
+    reports over many calls read these instead of every call. Days are counted in
+    ``NEWVOICE_REPORT_TIMEZONE``. Latency percentiles keep a histogram (buckets 2% wide)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    skillbase = models.ForeignKey(Skillbase, on_delete=models.CASCADE, related_name="+")
+    skillbase_version = models.ForeignKey(SkillbaseVersion, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(_("day"))
+    outcome = models.CharField(_("outcome"), max_length=24, choices=Outcome.choices)
+    is_simulated = models.BooleanField(_("simulated"), default=False)
+    calls = models.IntegerField(default=0)
+    answered = models.IntegerField(default=0)
+    latency_turns = models.IntegerField(default=0)
+    latency_weighted = models.FloatField(default=0)
+    cost_total = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    unpriced_calls = models.IntegerField(default=0)
+    talk_seconds = models.FloatField(default=0)
+    talk_calls = models.IntegerField(default=0)
+    total_seconds = models.FloatField(default=0)
+    total_calls = models.IntegerField(default=0)
+    interruptions = models.IntegerField(default=0)
+    flagged_calls = models.IntegerField(default=0)
+    latency_p50_histogram = models.JSONField(default=dict)
+    latency_p95_histogram = models.JSONField(default=dict)
+    greeting_histogram = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("daily call figures")
+        verbose_name_plural = _("daily call figures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "skillbase_version", "day", "outcome", "is_simulated"], name="dailycallstats_unique_key"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "day"], name="dailycallstats_org_day_idx")]
+
+
+class DailyStepStats(OwnedModel):
+    """How many calls of a campaign and skillbase version reached a flow step on one day."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    skillbase_version = models.ForeignKey(SkillbaseVersion, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(_("day"))
+    is_simulated = models.BooleanField(_("simulated"), default=False)
+    step = models.CharField(_("step"), max_length=64)
+    calls = models.IntegerField(default=0)
+    position_sum = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("daily step figures")
+        verbose_name_plural = _("daily step figures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "skillbase_version", "day", "is_simulated", "step"], name="dailystepstats_unique_key"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "day"], name="dailystepstats_org_day_idx")]

@@ -71,8 +71,8 @@ class PriceBook:
         self.day = day
         rows = Price.objects.filter(Q(organization_id=organization_id) | Q(organization=None), effective_from__lte=day)
         self._rows: dict[tuple[str, str, str], Price] = {}
-        # Newest first; the organization's own row wins over the list price of any date.
-        for row in sorted(rows, key=lambda r: (r.organization_id is not None, r.effective_from), reverse=True):
+        # Newest first (the later row of one day); the organization's own row wins over the list price of any date.
+        for row in sorted(rows, key=lambda r: (r.organization_id is not None, r.effective_from, r.pk), reverse=True):
             self._rows.setdefault((row.component, row.provider, row.model), row)
 
     def find(self, component: str, provider: str, model: str) -> Price | None:

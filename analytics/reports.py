@@ -12,12 +12,14 @@ import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.backends.signals import connection_created
 from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.dispatch import receiver
 
-from analytics.models import CallMetrics, StepReached
+from analytics import rollups
+from analytics.models import CallMetrics, DailyCallStats, DailyStepStats, StepReached
 from campaigns.models import UNREACHED_OUTCOMES, Campaign, Outcome
 from skillbases.models import Skillbase, SkillbaseVersion
 
@@ -95,6 +97,22 @@ class Filters:
             rows = rows.filter(is_simulated=self.simulated)
         return rows
 
+    def apply_days(self, rows: QuerySet) -> QuerySet:
+        """The same filters on daily figures (kept in the report zone, which this query uses)."""
+        if self.campaign is not None:
+            rows = rows.filter(campaign_id=self.campaign)
+        if self.skillbase is not None:
+            rows = rows.filter(skillbase_version__skillbase_id=self.skillbase)
+        if self.skillbase_version is not None:
+            rows = rows.filter(skillbase_version_id=self.skillbase_version)
+        if self.date_from is not None:
+            rows = rows.filter(day__gte=self.date_from)
+        if self.date_to is not None:
+            rows = rows.filter(day__lte=self.date_to)
+        if self.simulated is not None:
+            rows = rows.filter(is_simulated=self.simulated)
+        return rows
+
 
 def _figures() -> dict:
     figures = {
@@ -159,13 +177,24 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def summary(organization_ids, filters: Filters, group_by: str | None = None) -> dict:
-    """Totals, optional groups and the step funnel of the calls of these organizations."""
+    """Totals, optional groups and the step funnel of the calls of these organizations.
+
+    Up to ``NEWVOICE_ROLLUP_THRESHOLD`` calls every figure is computed from the calls themselves;
+    beyond, from the daily figures (same counts and money; percentiles from histograms), provided
+    the days asked for are counted in the zone the daily figures use.
+    """
+    if group_by and group_by not in GROUPS:
+        raise ValueError(f"Unknown group_by '{group_by}'. Use one of: {', '.join(GROUPS)}.")
+    if filters.timezone == settings.NEWVOICE_REPORT_TIMEZONE:
+        daily = filters.apply_days(DailyCallStats.objects.filter(organization_id__in=organization_ids))
+        calls = daily.aggregate(calls=Sum("calls"))["calls"] or 0
+        if calls and calls >= settings.NEWVOICE_ROLLUP_THRESHOLD:
+            steps = filters.apply_days(DailyStepStats.objects.filter(organization_id__in=organization_ids))
+            return _summary_from_days(daily, steps, group_by)
     rows = filters.apply(CallMetrics.objects.filter(organization_id__in=organization_ids))
     figures = _figures()
-    result: dict = {"totals": _shape(rows.aggregate(**figures))}
+    result: dict = {"totals": _shape(rows.aggregate(**figures)), "exact_percentiles": True}
     if group_by:
-        if group_by not in GROUPS:
-            raise ValueError(f"Unknown group_by '{group_by}'. Use one of: {', '.join(GROUPS)}.")
         key = {
             "day": TruncDate("ended_at", tzinfo=zoneinfo.ZoneInfo(filters.timezone)),
             "campaign": F("campaign_id"),
@@ -186,6 +215,78 @@ def summary(organization_ids, filters: Filters, group_by: str | None = None) -> 
     if filters.simulated is not None:
         steps = steps.filter(metrics__is_simulated=filters.simulated)
     result["funnel"] = funnel(steps, filters, result["totals"]["calls"])
+    return result
+
+
+_SUMMED = (
+    "calls", "answered", "latency_turns", "latency_weighted", "cost_total", "unpriced_calls", "talk_seconds", "talk_calls",
+    "total_seconds", "total_calls", "interruptions", "flagged_calls",
+)  # fmt: skip
+_KEYS = {
+    "day": "day",
+    "campaign": "campaign_id",
+    "skillbase": "skillbase_id",
+    "skillbase_version": "skillbase_version_id",
+    "outcome": "outcome",
+}
+
+
+def _fold(rows: list[dict]) -> dict:
+    """Daily rows added up into the figures ``_shape`` reads."""
+    sums = dict.fromkeys(_SUMMED, 0)
+    sums["cost_total"] = Decimal(0)
+    histograms: dict[str, dict[int, int]] = {name: {} for name in rollups.HISTOGRAMS}
+    outcomes: dict[str, int] = {}
+    for row in rows:
+        for name in _SUMMED:
+            sums[name] += row[name]
+        outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + row["calls"]
+        for name, merged in histograms.items():
+            for index, count in row[name].items():
+                index = int(index)
+                merged[index] = merged.get(index, 0) + count
+    return {
+        "calls": sums["calls"],
+        "answered": sums["answered"],
+        "successes": outcomes.get(Outcome.SUCCESS, 0),
+        "latency_turns": sums["latency_turns"],
+        "latency_weighted": sums["latency_weighted"] if sums["latency_turns"] else None,
+        "latency_p50_ms": rollups.histogram_percentile(histograms["latency_p50_histogram"], 0.5),
+        "latency_p95_ms": rollups.histogram_percentile(histograms["latency_p95_histogram"], 0.95),
+        "first_greeting_p50_ms": rollups.histogram_percentile(histograms["greeting_histogram"], 0.5),
+        "total_cost": sums["cost_total"],
+        "unpriced_calls": sums["unpriced_calls"],
+        "mean_talk_seconds": sums["talk_seconds"] / sums["talk_calls"] if sums["talk_calls"] else None,
+        "mean_total_seconds": sums["total_seconds"] / sums["total_calls"] if sums["total_calls"] else None,
+        "interruptions": sums["interruptions"],
+        "flagged_calls": sums["flagged_calls"],
+        **{f"outcome_{outcome}": count for outcome, count in outcomes.items()},
+    }
+
+
+def _summary_from_days(daily: QuerySet, steps: QuerySet, group_by: str | None) -> dict:
+    rows = list(
+        daily.order_by().values("day", "campaign_id", "skillbase_id", "skillbase_version_id", "outcome", *_SUMMED, *rollups.HISTOGRAMS)
+    )
+    result: dict = {"totals": _shape(_fold(rows)), "exact_percentiles": False}
+    if group_by:
+        grouped: dict = {}
+        for row in rows:
+            grouped.setdefault(row[_KEYS[group_by]], []).append(row)
+        groups = [
+            {"key": key.isoformat() if isinstance(key, dt.date) else key, **_shape(_fold(members))}
+            for key, members in sorted(grouped.items())
+        ]
+        names = _labels(group_by, [group["key"] for group in groups])
+        for group in groups:
+            group["label"] = names.get(group["key"], str(group["key"]))
+        result["groups"] = groups
+    calls = result["totals"]["calls"]
+    reached = steps.order_by().values("step").annotate(calls=Sum("calls"), positions=Sum("position_sum")).filter(calls__gt=0)
+    result["funnel"] = [
+        {"step": row["step"], "calls": row["calls"], "share": _ratio(row["calls"], calls)}
+        for row in sorted(reached, key=lambda r: (r["positions"] / r["calls"], -r["calls"], r["step"]))
+    ]
     return result
 
 

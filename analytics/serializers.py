@@ -120,6 +120,10 @@ class FunnelStepSerializer(serializers.Serializer):
 
 class MetricsSummarySerializer(serializers.Serializer):
     currency = serializers.CharField()
+    exact_percentiles = serializers.BooleanField(
+        help_text="False when the calls were too many to read one by one: counts and money are still exact, latency "
+        "percentiles come from histograms with 2%-wide buckets."
+    )
     totals = FiguresSerializer()
     groups = GroupSerializer(many=True, required=False)
     funnel = FunnelStepSerializer(many=True)

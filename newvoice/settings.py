@@ -230,6 +230,11 @@ NEWVOICE_DIALERS = {
 # How fast simulated calls run: 1 = real time (watchable demos), 0 = no waiting (tests, benchmarks).
 NEWVOICE_SIMULATOR_SPEED = env.float("NEWVOICE_SIMULATOR_SPEED", default=1.0)
 NEWVOICE_CURRENCY = env.str("NEWVOICE_CURRENCY", default="USD")
+# Analytics: the zone report days are counted in (the daily figures are kept by it: after changing
+# it, run `manage.py analytics_rollups --rebuild`), and from how many calls a report reads the daily
+# figures instead of every call (latency percentiles then come from 2%-wide histograms).
+NEWVOICE_REPORT_TIMEZONE = env.str("NEWVOICE_REPORT_TIMEZONE", default=TIME_ZONE)
+NEWVOICE_ROLLUP_THRESHOLD = env.int("NEWVOICE_ROLLUP_THRESHOLD", default=20_000)
 NEWVOICE_DEFAULT_REGION = env.str("NEWVOICE_DEFAULT_REGION", default="RU")
 NEWVOICE_DEFAULT_TIMEZONE = env.str("NEWVOICE_DEFAULT_TIMEZONE", default="Europe/Moscow")
 NEWVOICE_IMPORT_MAX_BYTES = env.int("NEWVOICE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)

@@ -8,7 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from analytics.models import CallLog, CallMetrics, StepReached
+from analytics.metrics import record_call_metrics
+from analytics.models import CallLog
 from campaigns.actions import finish_call
 from campaigns.models import Call, CallTask, Campaign
 
@@ -63,9 +64,9 @@ def ended_call(
     log.append(("call_ended", "", "", ended))
     CallLog.objects.append_many(call, log)
     finish_call(call.pk, outcome=outcome, last_step=last_step)
-    if ended_at is not None:
-        Call.objects.filter(pk=call.pk).update(ended_at=ended_at)
-        CallMetrics.objects.filter(call=call).update(ended_at=ended_at)
-        StepReached.objects.filter(metrics__call=call).update(ended_at=ended_at)
     call.refresh_from_db()
+    if ended_at is not None:  # as if it had ended then: measured again, which moves its daily figures too
+        Call.objects.filter(pk=call.pk).update(ended_at=ended_at)
+        call.refresh_from_db()
+        record_call_metrics(call)
     return call
