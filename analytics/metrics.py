@@ -14,8 +14,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django_q.tasks import async_task
 
-from analytics import rollups
+from analytics import rollups, sentiment_llm
 from analytics.models import CallLog, CallMetrics, StepReached
 from analytics.pricing import PriceBook, Usage
 from analytics.quality import qa_flags, sentiment
@@ -153,6 +154,7 @@ def build_metrics(call: Call) -> tuple[CallMetrics, list[str]]:
         usage=reported,
         sentiment_score=score,
         sentiment_label=label,
+        sentiment_source="lexicon" if label else "",
         qa_flags=qa_flags(user_lines, bot_lines, [*latencies, *([greeting_ms] if greeting_ms is not None else [])], away),
         last_step=call.last_step,
         steps_reached=steps,
@@ -202,6 +204,10 @@ def on_call_finished(sender, call: Call, **kwargs) -> None:
     """Receiver of ``campaigns.signals.call_finished``: measuring must never keep a call from ending."""
     try:
         with transaction.atomic():
-            record_call_metrics(call)
+            metrics = record_call_metrics(call)
     except Exception:
         logger.exception("Could not record the metrics of call %s", call.pk)
+        return
+    config = _config(call)
+    if metrics.turns and config is not None and sentiment_llm.configured(config):
+        transaction.on_commit(lambda: async_task("analytics.sentiment_llm.rate_call", call.pk, task_name=f"sentiment-{call.pk}"))

@@ -70,6 +70,12 @@ class CallMetrics(OwnedModel):
     # Quality
     sentiment_score = models.FloatField(_("sentiment score"), null=True, blank=True)
     sentiment_label = models.CharField(_("sentiment"), max_length=16, blank=True)
+    sentiment_source = models.CharField(
+        _("sentiment by"),
+        max_length=16,
+        blank=True,
+        help_text=_("“lexicon” out of the box; “llm” once the skillbase's language model has read the call."),
+    )
     qa_flags = models.JSONField(_("QA flags"), default=list, blank=True)
     last_step = models.CharField(_("last step"), max_length=64, blank=True)
     steps_reached = models.JSONField(_("steps reached"), default=list, blank=True)
