@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from newvoice.models import ApiToken
 from newvoice.serializers import ApiTokenSerializer, IssuedTokenSerializer, IssueTokenSerializer
+from newvoice.throttling import TokenIssueThrottle
 
 
 class ApiTokenFilter(django_filters.FilterSet):
@@ -40,9 +41,19 @@ class ApiTokenViewSet(
     def get_queryset(self):
         return super().get_queryset().for_user(self.request.user).unexpired()
 
+    def get_throttles(self):
+        return [TokenIssueThrottle()] if self.action == "create" else super().get_throttles()
+
+    def throttled(self, request, wait):
+        raise exceptions.Throttled(wait, detail=str(_("You have issued too many tokens lately.")))
+
     @extend_schema(
         request=IssueTokenSerializer,
-        responses={201: IssuedTokenSerializer, 403: OpenApiResponse(description="The request was made with a token.")},
+        responses={
+            201: IssuedTokenSerializer,
+            403: OpenApiResponse(description="The request was made with a token."),
+            429: OpenApiResponse(description="Too many tokens issued lately; Retry-After says when to try again."),
+        },
     )
     def create(self, request, *args, **kwargs):
         """Issue a token for yourself. The secret is in this response only."""

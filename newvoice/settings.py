@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "newvoice.throttling.LoginThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "newvoice.urls"
@@ -180,6 +181,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Proxies in front that append to X-Forwarded-For: the client address of the throttles and the
+    # sign-in limits. 0 trusts no header (the socket's peer), so the address cannot be forged.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 # API tokens (django-rest-knox): stored as SHA-512 digests, shown once, always expiring. The prefix
 # lets secret scanners recognise a leaked token.
@@ -194,6 +198,11 @@ REST_KNOX = {
     "AUTO_REFRESH": False,
 }
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+API_TOKEN_ISSUE_RATE = env.str("API_TOKEN_ISSUE_RATE", default="20/hour")  # per user, POST /api/tokens
+# Failed sign-ins (admin and browsable API) allowed per window, per username+address and per address.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)  # seconds
 SPECTACULAR_SETTINGS = {
     "TITLE": "NEW-VOICE API",
     "DESCRIPTION": "Voice bots that call your customers: skillbases, campaigns, calls and analytics.",
@@ -219,6 +228,8 @@ if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Load balancer probes and Prometheus reach the web processes over the private network in plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 
 # Product settings.
@@ -245,6 +256,10 @@ LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", default="")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", default="")
 LIVEKIT_AGENT_NAME = env.str("LIVEKIT_AGENT_NAME", default="newvoice-agent")
 NEWVOICE_RINGING_TIMEOUT = env.int("NEWVOICE_RINGING_TIMEOUT", default=30)  # seconds a dialled phone rings before "no answer"
+# Prometheus metrics at /metrics: for a scraper presenting this bearer token, or from these addresses
+# (IPs or networks, e.g. 10.0.0.0/8, as the web server sees them); with neither set, /metrics is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 
 LOGGING = {
     "version": 1,

@@ -124,6 +124,14 @@ def salon(org):
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    """Throttle and sign-in counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 async def close_thread_connections(request):
     """Async tests reach the ORM through sync_to_async's worker thread, whose connection would
     otherwise stay open and keep PostgreSQL from dropping the test database."""
