@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from analytics.dashboard import dashboard
 from analytics.monitor import live_monitor
+from monitoring.views import metrics
 from newvoice import views
 from voiceagent.views import try_bot
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path("admin/analytics/dashboard/", admin.site.admin_view(dashboard), name="analytics-dashboard"),
     path("admin/", admin.site.urls),
     path("api/health", views.health, name="health"),
+    path("metrics", metrics, name="prometheus-metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics at /metrics, read from the database at scrape time."""
