@@ -12,6 +12,9 @@ from skillbases.api import SkillbaseViewSet
 router = DefaultRouter()
 # Both /api/campaigns and /api/campaigns/ work: the seed's paths have no trailing slash.
 router.trailing_slash = "/?"
+# No ".json"/".csv" suffix routes: the actions take no ``format`` argument (a suffix crashed them with a
+# 500), and ``?format=`` chooses the rendering already.
+router.include_format_suffixes = False
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("skillbases", SkillbaseViewSet, basename="skillbase")
 router.register("dnc", DoNotCallViewSet, basename="dnc")
