@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from campaigns.models import Call, CallTask, ContactImport, DoNotCallEntry, Outcome
 from campaigns.signals import call_finished
+from newvoice import audit
+from newvoice.models import AuditEntry
 
 
 @transaction.atomic
@@ -19,7 +21,7 @@ def add_to_do_not_call(
     Returns the entry and how many tasks were cancelled. A task already being called finishes its
     call; the engine never dials a blocked number again.
     """
-    entry, _created = DoNotCallEntry.objects.get_or_create(
+    entry, created = DoNotCallEntry.objects.get_or_create(
         organization_id=organization_id,
         phone=phone,
         defaults={"reason": reason, "source": source, "created_by": user},
@@ -27,7 +29,25 @@ def add_to_do_not_call(
     cancelled = CallTask.objects.filter(organization_id=organization_id, phone=phone, status=CallTask.Status.PENDING).update(
         status=CallTask.Status.CANCELLED
     )
+    if created:
+        audit.record(
+            AuditEntry.Action.DNC_ADDED,
+            entry,
+            actor=user,
+            after={"phone": phone, "reason": entry.reason, "source": entry.source, "cancelled_tasks": cancelled},
+            reason=reason,
+            # A callee's own request, heard by the agent: nobody on the staff did it.
+            source=AuditEntry.Source.SYSTEM if source == DoNotCallEntry.Source.OPT_OUT else None,
+        )
     return entry, cancelled
+
+
+@transaction.atomic
+def remove_from_do_not_call(entry: DoNotCallEntry, *, user=None) -> None:
+    """Allow the number again; tasks cancelled when it was blocked stay cancelled."""
+    before = {"phone": entry.phone, "reason": entry.reason, "source": entry.source}
+    audit.record(AuditEntry.Action.DNC_REMOVED, entry, actor=user, before=before)
+    entry.delete()
 
 
 def start_contact_import(campaign, upload, *, user=None, dry_run: bool = False, region: str = "") -> ContactImport:

@@ -11,10 +11,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from campaigns.actions import add_to_do_not_call
+from campaigns.actions import add_to_do_not_call, remove_from_do_not_call
 from campaigns.admin_contacts import ContactFilesMixin, DoNotCallImportMixin
 from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry
+from newvoice import audit
 from newvoice.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ReadOnlyInline, ScopedRelatedFieldListFilter
+from newvoice.models import AuditEntry
 
 # Tasks that will not be called again.
 DONE_STATUSES = (CallTask.Status.COMPLETED, CallTask.Status.FAILED, CallTask.Status.CANCELLED)
@@ -68,7 +70,7 @@ def _control(verb: str, label):
             if not modeladmin.has_change_permission(request, campaign):
                 modeladmin.message_user(request, _("%(name)s: your role does not allow this.") % {"name": campaign}, messages.ERROR)
                 continue
-            problem = run_control(campaign, verb)
+            problem = run_control(campaign, verb, user=request.user)
             level = messages.ERROR if problem else messages.SUCCESS
             modeladmin.message_user(request, f"{campaign}: {problem or CONTROL_DONE[verb]}", level)
 
@@ -79,12 +81,12 @@ def _control(verb: str, label):
 CONTROL_DONE = {"start": _("started."), "pause": _("paused."), "resume": _("resumed."), "cancel": _("cancelled.")}
 
 
-def run_control(campaign: Campaign, verb: str) -> str:
+def run_control(campaign: Campaign, verb: str, *, user=None) -> str:
     """Apply start/pause/resume/cancel; the reason it did not happen, or an empty string."""
     if verb in ("start", "resume"):
-        problems = campaign.start() if verb == "start" else campaign.resume()
+        problems = campaign.start(user=user) if verb == "start" else campaign.resume(user=user)
         return " ".join(str(p) for p in problems)
-    moved = campaign.pause() if verb == "pause" else campaign.cancel()
+    moved = campaign.pause(user=user) if verb == "pause" else campaign.cancel(user=user)
     return "" if moved else str(_("not possible while the campaign is %(status)s.") % {"status": campaign.get_status_display().lower()})
 
 
@@ -157,7 +159,7 @@ class CampaignAdmin(ContactFilesMixin, OrganizationScopedAdmin, admin.ModelAdmin
             raise Http404
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
-        problem = run_control(campaign, verb)
+        problem = run_control(campaign, verb, user=request.user)
         self.message_user(request, f"{campaign}: {problem or CONTROL_DONE[verb]}", messages.ERROR if problem else messages.SUCCESS)
         return redirect("admin:campaigns_campaign_change", campaign.pk)
 
@@ -254,7 +256,11 @@ class DoNotCallEntryAdmin(DoNotCallImportMixin, OrganizationScopedAdmin, admin.M
 
     def save_model(self, request, obj, form, change):
         if change:
+            fields = self.changed_model_fields(obj, form)
             super().save_model(request, obj, form, change)
+            if fields:
+                before, after = {f: form.initial.get(f) for f in fields}, {f: getattr(obj, f) for f in fields}
+                audit.record(AuditEntry.Action.DNC_CHANGED, obj, actor=request.user, before=before, after=after)
             return
         entry, cancelled = add_to_do_not_call(obj.organization_id, obj.phone, reason=obj.reason, source=obj.source, user=request.user)
         obj.pk, obj._state.adding = entry.pk, False
@@ -263,6 +269,13 @@ class DoNotCallEntryAdmin(DoNotCallImportMixin, OrganizationScopedAdmin, admin.M
                 "%(count)d pending task of this number was cancelled.", "%(count)d pending tasks of this number were cancelled.", cancelled
             )
             self.message_user(request, message % {"count": cancelled}, messages.INFO)
+
+    def delete_model(self, request, obj):
+        remove_from_do_not_call(obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for entry in queryset:
+            remove_from_do_not_call(entry, user=request.user)
 
 
 @admin.register(ContactImport)

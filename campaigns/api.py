@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns import exporting
-from campaigns.actions import add_to_do_not_call, start_contact_import
+from campaigns.actions import add_to_do_not_call, remove_from_do_not_call, start_contact_import
 from campaigns.contacts.importing import import_contacts
 from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
 from campaigns.serializers import (
@@ -97,7 +97,7 @@ class CampaignViewSet(OrganizationScopedViewSet):
     def pause(self, request, pk=None):
         """Stop new dials at once; calls in progress finish."""
         campaign = self.get_object()
-        if not campaign.pause():
+        if not campaign.pause(user=request.user):
             campaign.refresh_from_db(fields=["status"])
             return _refused(_("Only a running campaign can be paused; this one is %(status)s.") % {"status": campaign.get_status_display()})
         return _status(campaign)
@@ -107,7 +107,7 @@ class CampaignViewSet(OrganizationScopedViewSet):
     def resume(self, request, pk=None):
         """Resume a paused campaign. Refused, with the problems listed, when it is not ready."""
         campaign = self.get_object()
-        problems = campaign.resume()
+        problems = campaign.resume(user=request.user)
         if problems:
             return _refused(_("The campaign cannot resume."), problems)
         return _status(campaign)
@@ -117,7 +117,7 @@ class CampaignViewSet(OrganizationScopedViewSet):
     def cancel(self, request, pk=None):
         """Stop the campaign for good: pending contacts are cancelled; calls in progress finish."""
         campaign = self.get_object()
-        if not campaign.cancel():
+        if not campaign.cancel(user=request.user):
             campaign.refresh_from_db(fields=["status"])
             detail = _("Only a draft, running or paused campaign can be cancelled; this one is %(status)s.")
             return _refused(detail % {"status": campaign.get_status_display()})
@@ -220,6 +220,9 @@ class DoNotCallViewSet(
         )
         entry.cancelled_tasks = cancelled
         serializer.instance = entry
+
+    def perform_destroy(self, instance):
+        remove_from_do_not_call(instance, user=self.request.user)
 
 
 def _visible_campaigns(request):

@@ -8,6 +8,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.policy import parse_retry_policy
+from newvoice import audit
+from newvoice.models import AuditEntry
 from newvoice.tenancy import OrganizationQuerySet, OwnedModel
 from newvoice.validators import validate_region, validate_timezone
 from skillbases.models import Skillbase, SkillbaseVersion
@@ -55,6 +57,14 @@ class Outcome(models.TextChoices):
 # Outcomes that count against a campaign's failure threshold, and those that mean nobody was reached.
 FAILURE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.LOST, Outcome.INVALID_NUMBER})
 UNREACHED_OUTCOMES = frozenset({Outcome.NO_ANSWER, Outcome.BUSY, Outcome.DECLINED, Outcome.INVALID_NUMBER, Outcome.FAILED, Outcome.LOST})
+# What a campaign's audit entry shows of a transition, and the action each new status is.
+TRANSITION_FIELDS = ["status", "status_reason", "started_at", "finished_at"]
+TRANSITION_ACTIONS = {
+    "running": AuditEntry.Action.CAMPAIGN_STARTED,
+    "paused": AuditEntry.Action.CAMPAIGN_PAUSED,
+    "cancelled": AuditEntry.Action.CAMPAIGN_CANCELLED,
+    "completed": AuditEntry.Action.CAMPAIGN_COMPLETED,
+}
 # A callee who asked to be called back is called back even past max_attempts, a couple of times.
 CALLBACK_GRACE_ATTEMPTS = 2
 DEFAULT_CALLBACK_DELAY = dt.timedelta(hours=2)
@@ -164,10 +174,17 @@ class Campaign(OwnedModel):
     # Lifecycle. Each transition is one conditional UPDATE, so the admin, the API, the dispatcher
     # and the safety rails never overwrite each other's state change.
 
-    def _move(self, allowed: tuple[str, ...], status: str, reason: str = "", **fields) -> bool:
-        moved = Campaign.objects.filter(pk=self.pk, status__in=allowed).update(status=status, status_reason=reason, **fields) == 1
-        if moved:
-            self.refresh_from_db(fields=["status", "status_reason", "started_at", "finished_at"])
+    def _move(self, allowed: tuple[str, ...], status: str, reason: str = "", *, user=None, **fields) -> bool:
+        # As this copy knew it: the UPDATE stays conditional and unlocked, so the dispatcher is never kept waiting.
+        before = {name: getattr(self, name) for name in TRANSITION_FIELDS}
+        with transaction.atomic():
+            moved = Campaign.objects.filter(pk=self.pk, status__in=allowed).update(status=status, status_reason=reason, **fields) == 1
+            if moved:
+                self.refresh_from_db(fields=TRANSITION_FIELDS)
+                was_paused = before["status"] == self.Status.PAUSED and status == self.Status.RUNNING
+                action = AuditEntry.Action.CAMPAIGN_RESUMED if was_paused else TRANSITION_ACTIONS[status]
+                changed_before, changed_after = audit.changes(before, {name: getattr(self, name) for name in TRANSITION_FIELDS})
+                audit.record(action, self, actor=user, before=changed_before, after=changed_after, reason=self.status_reason)
         return moved
 
     def start_problems(self) -> list[str]:
@@ -197,25 +214,28 @@ class Campaign(OwnedModel):
         if problems:
             return problems
         now = timezone.now()
-        self._move((self.Status.DRAFT, self.Status.PAUSED), self.Status.RUNNING, started_at=self.started_at or now, rate_updated_at=now)
+        self._move(
+            (self.Status.DRAFT, self.Status.PAUSED), self.Status.RUNNING, user=user, started_at=self.started_at or now, rate_updated_at=now
+        )
         return []
 
-    def pause(self, reason: str = "") -> bool:
+    def pause(self, reason: str = "", *, user=None) -> bool:
         """Stop new dials at once; calls in progress finish."""
-        return self._move((self.Status.RUNNING,), self.Status.PAUSED, reason or str(_("Paused by an operator.")))
+        return self._move((self.Status.RUNNING,), self.Status.PAUSED, reason or str(_("Paused by an operator.")), user=user)
 
-    def resume(self) -> list[str]:
+    def resume(self, *, user=None) -> list[str]:
         if self.status != self.Status.PAUSED:
             return [_("Only a paused campaign can resume.")]
-        return self.start()
+        return self.start(user=user)
 
-    def cancel(self) -> bool:
+    def cancel(self, *, user=None) -> bool:
         """Stop the campaign for good: pending contacts are cancelled; calls in progress finish."""
         with transaction.atomic():
             moved = self._move(
                 (self.Status.DRAFT, self.Status.RUNNING, self.Status.PAUSED),
                 self.Status.CANCELLED,
                 str(_("Cancelled.")),
+                user=user,
                 finished_at=timezone.now(),
             )
             if moved:
@@ -246,13 +266,16 @@ class Campaign(OwnedModel):
                     "Paused automatically: %(bad)d of the last %(count)d calls failed, were lost or reached invalid numbers "
                     "(the limit is %(limit)d%%). Check the dialer and the contact list, then resume."
                 ) % {"bad": bad, "count": len(recent), "limit": round(self.failure_threshold * 100)}
-        if reason and self.pause(str(reason)):
-            return str(reason)
-        return ""
+        if not reason:
+            return ""
+        # The system's own pause, even when the dialer runs inside a command or a request.
+        with audit.door(AuditEntry.Source.SYSTEM):
+            return str(reason) if self.pause(str(reason)) else ""
 
     def complete(self, reason: str) -> bool:
         """End a running (or paused) campaign; contacts still pending are left as they are."""
-        return self._move((self.Status.RUNNING, self.Status.PAUSED), self.Status.COMPLETED, reason, finished_at=timezone.now())
+        with audit.door(AuditEntry.Source.SYSTEM):
+            return self._move((self.Status.RUNNING, self.Status.PAUSED), self.Status.COMPLETED, reason, finished_at=timezone.now())
 
     def complete_if_done(self) -> bool:
         """Complete a running (or paused) campaign when nothing is left to call or in progress."""

@@ -1,15 +1,19 @@
+import json
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count
 from django.http import Http404
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from knox.settings import knox_settings
 
 from newvoice.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ScopedRelatedFieldListFilter, request_has_role
-from newvoice.models import ApiToken, LastAdminError, Membership, Organization, Role, managed_users
+from newvoice.models import ApiToken, AuditEntry, LastAdminError, Membership, Organization, Role, managed_users
 
 
 class UserByUsernameField(forms.ModelChoiceField):
@@ -139,6 +143,19 @@ class OrganizationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     def member_count(self, obj) -> int:
         return obj.member_count
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        # Through the membership's own methods, which keep an admin and write the audit log;
+        # additions and promotions first, so that the admin who remains is in place.
+        formset.save(commit=False)
+        for member in formset.new_objects:
+            member.add(actor=request.user)
+        for member, fields in sorted(formset.changed_objects, key=lambda pair: pair[0].role != Role.ADMIN):
+            _save_member(member, fields, actor=request.user)
+        for member in formset.deleted_objects:
+            member.remove(actor=request.user)
+
 
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
@@ -154,6 +171,19 @@ class MembershipAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     fields = ("organization", "user", "role", "created_at")
     readonly_fields = ("created_at",)
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            _save_member(obj, form.changed_data, actor=request.user)
+        else:
+            obj.add(actor=request.user)
+
+    def delete_model(self, request, obj):
+        obj.remove(actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for member in queryset.select_related("user"):
+            member.remove(actor=request.user)
+
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         by_organization: dict[int, list[Membership]] = {}
@@ -164,6 +194,14 @@ class MembershipAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             if admins and admins <= {m.pk for m in members}:
                 protected = [*protected, f"{members[0].organization}: {LastAdminError().args[0]}"]
         return deleted, counts, perms_needed, protected
+
+
+def _save_member(member: Membership, changed: list[str], *, actor) -> None:
+    other = [name for name in changed if name in ("user",)]
+    if other:
+        member.save(update_fields=other)
+    if "role" in changed:
+        member.change_role(member.role, actor=actor)
 
 
 class IssueTokenForm(forms.ModelForm):
@@ -224,6 +262,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return self.has_module_permission(request)
 
+    def delete_model(self, request, obj):
+        obj.revoke(actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset.select_related("user"):
+            token.revoke(actor=request.user)
+
     def save_model(self, request, obj, form, change):
         request.newvoice_token_secret = obj.issue(days=form.cleaned_data["expires_in_days"], issued_by=request.user)
 
@@ -243,3 +288,49 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.display(description=_("digest"))
     def digest_prefix(self, obj) -> str:
         return f"{obj.digest_prefix}…"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    """The audit log. Its rows are written with the changes they describe and never edited or
+    deleted; an organization's admins read its entries, superusers every one."""
+
+    view_role = Role.ADMIN
+    read_only = True
+    list_display = ("created_at", "action", "object_repr", "actor_shown", "source", "organization", "reason")
+    list_filter = ("action", "source", ("organization", ScopedRelatedFieldListFilter), "created_at")
+    list_select_related = ("organization",)
+    search_fields = ("object_repr", "object_id", "actor_name", "reason")
+    date_hierarchy = "created_at"
+    fields = (
+        "created_at",
+        "action",
+        "actor_shown",
+        "source",
+        "ip",
+        "organization",
+        "subject_user",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "before_shown",
+        "after_shown",
+        "reason",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("who"), ordering="actor_name")
+    def actor_shown(self, obj) -> str:
+        return obj.actor_name or _("system")
+
+    @admin.display(description=_("before"))
+    def before_shown(self, obj) -> str:
+        return _indented(obj.before)
+
+    @admin.display(description=_("after"))
+    def after_shown(self, obj) -> str:
+        return _indented(obj.after)
+
+
+def _indented(values: dict) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(values, ensure_ascii=False, indent=2, cls=DjangoJSONEncoder)) if values else "-"

@@ -84,23 +84,25 @@ class MemberViewSet(viewsets.ModelViewSet):
         return context
 
     def perform_create(self, serializer):
+        member = Membership(organization=self.organization, **serializer.validated_data)
         try:
-            serializer.save(organization=self.organization)
+            member.add(actor=self.request.user)
         except IntegrityError:
             # Another request added the same account a moment ago.
             raise serializers.ValidationError({"username": [_("This account is already a member of the organization.")]}) from None
+        serializer.instance = member
 
     def perform_update(self, serializer):
         role = serializer.validated_data.get("role")
         if role is None:
             return
         try:
-            serializer.instance.change_role(role)
+            serializer.instance.change_role(role, actor=self.request.user)
         except LastAdminError as exc:
             raise Conflict(str(exc)) from None
 
     def perform_destroy(self, instance):
         try:
-            instance.remove()
+            instance.remove(actor=self.request.user)
         except LastAdminError as exc:
             raise Conflict(str(exc)) from None

@@ -64,6 +64,9 @@ class ApiTokenViewSet(
         token, secret = ApiToken.objects.issue(request.user, issued_by=request.user, **_issue_options(form.validated_data))
         return Response({**ApiTokenSerializer(token).data, "token": secret}, status=status.HTTP_201_CREATED)
 
+    def perform_destroy(self, instance):
+        instance.revoke(actor=self.request.user)
+
 
 def _issue_options(data: dict) -> dict:
     return {"name": data.get("name", ""), "days": data.get("expires_in_days")}

@@ -2,12 +2,14 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.models import AbstractAuthToken, AuthTokenManager, get_digest_token
 from knox.settings import CONSTANTS, knox_settings
 
+from newvoice import audit
 from newvoice.validators import validate_timezone
 
 
@@ -82,18 +84,48 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} @ {self.organization} ({self.get_role_display()})"
 
-    def change_role(self, role: str) -> None:
+    def add(self, *, actor=None) -> None:
+        """Save this new membership: the user joins the organization."""
+        with transaction.atomic():
+            self.save(force_insert=True)
+            audit.record(
+                AuditEntry.Action.MEMBER_ADDED,
+                self,
+                actor=actor,
+                subject_user=self.user,
+                after={"user": self.user.get_username(), "role": self.role},
+            )
+
+    def change_role(self, role: str, *, actor=None) -> None:
         """Give the member another role; raises LastAdminError rather than leave no admin."""
         with transaction.atomic():
             if role != Role.ADMIN:
                 self._refuse_if_last_admin()
+            # The stored role, not this copy's: an admin form has already set the new one on it.
+            old = Membership.objects.filter(pk=self.pk).values_list("role", flat=True).first()
             Membership.objects.filter(pk=self.pk).update(role=role)
+            if old != role:
+                audit.record(
+                    AuditEntry.Action.MEMBER_ROLE_CHANGED,
+                    self,
+                    actor=actor,
+                    subject_user=self.user,
+                    before={"role": old},
+                    after={"role": role},
+                )
         self.role = role
 
-    def remove(self) -> None:
+    def remove(self, *, actor=None) -> None:
         """Take the user out of the organization; raises LastAdminError rather than leave no admin."""
         with transaction.atomic():
             self._refuse_if_last_admin()
+            audit.record(
+                AuditEntry.Action.MEMBER_REMOVED,
+                self,
+                actor=actor,
+                subject_user=self.user,
+                before={"user": self.user.get_username(), "role": self.role},
+            )
             self.delete()
 
     def _refuse_if_last_admin(self) -> None:
@@ -183,5 +215,127 @@ class ApiToken(AbstractAuthToken):
         self.digest, self.token_key = digest, secret[: CONSTANTS.TOKEN_KEY_LENGTH]
         self.expiry = timezone.now() + (dt.timedelta(days=days) if days else knox_settings.TOKEN_TTL)
         self.created_by = issued_by
-        self.save(force_insert=True)
+        with transaction.atomic():
+            self.save(force_insert=True)
+            audit.record(
+                AuditEntry.Action.TOKEN_ISSUED,
+                self,
+                actor=issued_by,
+                subject_user=self.user,
+                object_repr=self.audit_name,
+                after=self._audit_fields(),
+            )
         return secret
+
+    def revoke(self, *, actor=None) -> None:
+        """Delete the token: it stops working at once."""
+        with transaction.atomic():
+            audit.record(
+                AuditEntry.Action.TOKEN_REVOKED,
+                self,
+                actor=actor,
+                subject_user=self.user,
+                object_repr=self.audit_name,
+                before=self._audit_fields(),
+            )
+            self.delete()
+
+    @property
+    def audit_name(self) -> str:
+        # Not str(self): an unnamed token is shown by its digest's prefix, which the log must not keep.
+        return f"{self.name or f'#{self.pk}'} ({self.user.get_username()})"
+
+    def _audit_fields(self) -> dict:
+        return {"user": self.user.get_username(), "name": self.name, "expiry": self.expiry}
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def for_user(self, user, *, role: str = Role.ADMIN) -> "AuditEntryQuerySet":
+        """The entries ``user`` may read: those of the organizations where they hold ``role``, and
+        of account-level changes (tokens) that they made, that concern them, or that concern a
+        member of an organization they administer. Superusers read everything."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self
+        organizations = Membership.objects.filter(user=user, role__in=roles_at_least(role)).values("organization_id")
+        members = Membership.objects.administered_by(user).values("user_id")
+        own = models.Q(actor=user) | models.Q(subject_user=user) | models.Q(subject_user__in=members)
+        return self.filter(models.Q(organization_id__in=organizations) | models.Q(organization__isnull=True) & own)
+
+
+class AuditEntry(models.Model):
+    """Who changed what, when, from where, and the changed fields before and after. Written by
+    ``newvoice.audit.record`` in the transaction of the change; never edited or deleted."""
+
+    class Action(models.TextChoices):
+        SKILLBASE_CREATED = "skillbase_created", _("Skillbase created")
+        SKILLBASE_CHANGED = "skillbase_changed", _("Skillbase changed")
+        CAMPAIGN_STARTED = "campaign_started", _("Campaign started")
+        CAMPAIGN_PAUSED = "campaign_paused", _("Campaign paused")
+        CAMPAIGN_RESUMED = "campaign_resumed", _("Campaign resumed")
+        CAMPAIGN_CANCELLED = "campaign_cancelled", _("Campaign cancelled")
+        CAMPAIGN_COMPLETED = "campaign_completed", _("Campaign completed")
+        DNC_ADDED = "dnc_added", _("Do-not-call number added")
+        DNC_CHANGED = "dnc_changed", _("Do-not-call entry changed")
+        DNC_REMOVED = "dnc_removed", _("Do-not-call number removed")
+        DNC_IMPORTED = "dnc_imported", _("Do-not-call list imported")
+        TOKEN_ISSUED = "token_issued", _("API token issued")
+        TOKEN_REVOKED = "token_revoked", _("API token revoked")
+        MEMBER_ADDED = "member_added", _("Member added")
+        MEMBER_ROLE_CHANGED = "member_role_changed", _("Member's role changed")
+        MEMBER_REMOVED = "member_removed", _("Member removed")
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", _("Admin")
+        API = "api", _("API")
+        COMMAND = "command", _("Command")
+        SYSTEM = "system", _("System")
+
+    # The log outlives what it describes: deleting an organization or an account keeps its entries.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("organization")
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("who")
+    )
+    actor_name = models.CharField(_("who (username)"), max_length=150, blank=True, help_text=_("Kept when the account is deleted."))
+    subject_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("account concerned"),
+        help_text=_("The owner of the token, or the member."),
+    )
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
+    object_type = models.CharField(_("object type"), max_length=100, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+    before = models.JSONField(_("before"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(_("after"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # An organization's log, newest first: the admin's list for everyone but superusers.
+            models.Index(fields=["organization", "-created_at"], name="audit_org_created_idx"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.object_repr}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("An audit entry cannot be changed.")
+        super().save(*args, **kwargs)

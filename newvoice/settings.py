@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "newvoice.throttling.LoginThrottleMiddleware",
+    "newvoice.audit.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "newvoice.urls"

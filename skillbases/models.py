@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
+from newvoice import audit
+from newvoice.models import AuditEntry
 from newvoice.tenancy import OwnedModel
 from skillbases.schemas import SECTIONS, ConfigError, SkillbaseConfig, validate_config
 
@@ -113,7 +115,17 @@ class Skillbase(OwnedModel):
                     author=author,
                     note=note,
                 )
+                self._record_version(last, author=author, note=note)
         self._loaded_config = copy.deepcopy(self.config_dict())
+
+    def _record_version(self, previous: "SkillbaseVersion | None", *, author, note: str) -> None:
+        """The audit entry of a new version: the version numbers and the sections that changed."""
+        config = previous.config if previous else {}
+        sections = [section for section in SECTIONS if config.get(section) != getattr(self, section)]
+        before = {"version": previous.version, **{s: config[s] for s in sections if s in config}} if previous else {}
+        after = {"version": self.version, **{section: getattr(self, section) for section in sections}}
+        action = AuditEntry.Action.SKILLBASE_CHANGED if previous else AuditEntry.Action.SKILLBASE_CREATED
+        audit.record(action, self, actor=author, before=before, after=after, reason=note)
 
     def rollback_to(self, version: int, *, author=None) -> "SkillbaseVersion":
         """Make ``version``'s config current again, as a new version (history is never rewritten)."""

@@ -13,14 +13,14 @@ from django.utils import timezone
 
 from analytics.models import CallLog, CallMetrics, Price, StepReached
 from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry
-from newvoice.models import ApiToken, Membership, Organization, Role
+from newvoice.models import ApiToken, AuditEntry, Membership, Organization, Role
 from skillbases.models import Skillbase, SkillbaseVersion
 from skillbases.schemas import ConfigError, validate_config
 
 PROJECT_APPS = ("newvoice", "skillbases", "campaigns", "analytics", "voiceagent")
 PROJECT_MODELS = sorted((model for model in admin.site._registry if model._meta.app_label in PROJECT_APPS), key=lambda m: m._meta.label)
 # Rows the engine writes and nobody edits by hand: no add page, not even for a superuser.
-READ_ONLY_MODELS = {SkillbaseVersion, Call, CallMetrics, CallLog, ContactImport}
+READ_ONLY_MODELS = {SkillbaseVersion, Call, CallMetrics, CallLog, ContactImport, AuditEntry}
 # The step funnel's rows repeat CallMetrics.steps_reached, which the call's pages show.
 NOT_IN_ADMIN = {StepReached}
 
@@ -83,6 +83,7 @@ def make_world(organization: Organization, tag: str, skillbase_factory, *, digit
         DoNotCallEntry: dnc,
         ContactImport: contact_import,
         Price: price,
+        AuditEntry: AuditEntry.objects.get(action=AuditEntry.Action.SKILLBASE_CREATED, object_id=skillbase.pk),
     }
 
 
@@ -97,6 +98,7 @@ MARKERS = {
     CallMetrics: lambda w: str(w[Call]),
     CallLog: lambda w: w[CallLog].text,
     DoNotCallEntry: lambda w: w[DoNotCallEntry].phone,
+    AuditEntry: lambda w: w[AuditEntry].object_repr,
     ContactImport: lambda w: w[ContactImport].filename,
     Price: lambda w: w[Price].provider,
 }
@@ -138,7 +140,8 @@ def test_superuser_opens_changelist_add_and_change_pages(client, superuser, worl
 # Members: only their organization's rows; another organization's objects are not found.
 
 # API tokens are scoped by user (one's own, and an organization admin's members'): tests/test_api_auth.py.
-SCOPED_MODELS = [m for m in PROJECT_MODELS if m not in (Membership, ApiToken)]
+# The audit log, like memberships, is for an organization's admins: tests/test_audit_log.py.
+SCOPED_MODELS = [m for m in PROJECT_MODELS if m not in (Membership, ApiToken, AuditEntry)]
 
 
 @pytest.mark.parametrize("model", SCOPED_MODELS, ids=lambda m: m._meta.label)

@@ -11,6 +11,8 @@ from django.db import transaction
 from campaigns.contacts.normalising import RowError, cell_text, map_columns, normalise_phone
 from campaigns.contacts.reading import ImportFileError, open_contact_file
 from campaigns.models import CallTask, DoNotCallEntry
+from newvoice import audit
+from newvoice.models import AuditEntry
 
 BATCH_SIZE = 2000
 REASON_COLUMNS = ("reason", "причина", "comment", "комментарий", "note")
@@ -54,6 +56,15 @@ def import_do_not_call(organization_id: int, stream: IO[bytes], filename: str = 
                 if len(batch) >= BATCH_SIZE:
                     _flush(organization_id, batch, report, user)
             _flush(organization_id, batch, report, user)
+            if report.added:
+                audit.record(
+                    AuditEntry.Action.DNC_IMPORTED,
+                    organization_id=organization_id,
+                    object_type=DoNotCallEntry._meta.label_lower,
+                    object_repr=filename,
+                    actor=user,
+                    after={"added": report.added, "already_listed": report.already_listed, "cancelled_tasks": report.cancelled_tasks},
+                )
     except ImportFileError as exc:
         return DoNotCallReport(file_error=str(exc))
     return report

@@ -11,6 +11,8 @@ from campaigns.dialing import get_dialer
 from campaigns.dispatch import dispatch_campaign, reap
 from campaigns.models import CallTask, Campaign
 from campaigns.tasks import place_call
+from newvoice import audit
+from newvoice.models import AuditEntry
 
 ACTIONS = ("list", "start", "pause", "resume", "cancel", "status", "run")
 
@@ -32,6 +34,14 @@ class Command(BaseCommand):
         target = Campaign.objects.filter(pk=campaign).first()
         if target is None:
             raise CommandError(f"No campaign with id {campaign}.")
+        if action == "run":
+            self._run(target, speed, workers)
+        else:
+            with audit.door(AuditEntry.Source.COMMAND):
+                self._control(target, action)
+        self._status(target)
+
+    def _control(self, target: Campaign, action: str) -> None:
         if action in ("start", "resume"):
             problems = target.start() if action == "start" else target.resume()
             if problems:
@@ -40,9 +50,6 @@ class Command(BaseCommand):
             raise CommandError(f"Only a running campaign can pause; this one is {target.get_status_display().lower()}.")
         elif action == "cancel" and not target.cancel():
             raise CommandError(f"This campaign is already {target.get_status_display().lower()}.")
-        elif action == "run":
-            self._run(target, speed, workers)
-        self._status(target)
 
     def _list(self) -> None:
         for campaign in Campaign.objects.select_related("organization").order_by("id"):
@@ -66,7 +73,8 @@ class Command(BaseCommand):
         if speed is not None:
             settings.NEWVOICE_SIMULATOR_SPEED = speed
         if campaign.status != Campaign.Status.RUNNING:
-            problems = campaign.start()
+            with audit.door(AuditEntry.Source.COMMAND):
+                problems = campaign.start()
             if problems:
                 raise CommandError("Cannot start: " + " ".join(str(p) for p in problems))
         simulated = get_dialer(campaign.dialer or None).simulated
