@@ -3,15 +3,12 @@ B and as nobody: nothing of A's is readable and nothing of A's changes.
 
 The routes come from the URL resolver and the WebSocket router, not from a list kept here: a new
 route is swept as soon as it exists, and one whose path ids the sweep cannot fill fails
-``test_every_route_can_be_filled`` until ``ROUTE_OBJECTS``/``CONSUMER_OBJECTS`` learn it. A's own
+``test_every_route_can_be_filled`` until ``tests.support.routes`` or ``CONSUMER_OBJECTS`` learns it. A's own
 admin requests every filled GET route first, so a refusal is the scoping's and not a bad id's.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import pytest
@@ -22,70 +19,27 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls import URLPattern, resolve
 from django.utils.regex_helper import normalize
 from rest_framework.test import APIClient
 
-from analytics.api import CallViewSet
 from analytics.consumers import CallStreamConsumer, CampaignStreamConsumer
 from analytics.models import CallLog
-from campaigns.api import CallTaskViewSet, CampaignViewSet, DoNotCallViewSet
-from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
-from newvoice.api_organizations import MemberViewSet, OrganizationViewSet
-from newvoice.api_tokens import ApiTokenViewSet
 from newvoice.asgi import application
 from newvoice.models import ApiToken, Membership, Role
 from newvoice.routing import websocket_urlpatterns
-from skillbases.api import SkillbaseViewSet
-from tests.support.calls import conversation, ended_call
+from tests.support.routes import PHONE, PUBLIC, Route, World, api_routes, build_world
 from voiceagent.consumers import TryBotConsumer
 
-PUBLIC = {"/api/health", "/api/schema/", "/api/docs/", "/api/redoc/"}
 METHODS = ["get", "post", "put", "patch", "delete"]
 OUR_APPS = {"newvoice", "skillbases", "campaigns", "analytics", "voiceagent"}
 # What B may answer on a route that names one of A's objects.
 REFUSED = {403, 404, 405}
-PHONE = "+79990001122"
-
-
-@dataclass
-class World:
-    """Organization A's rows, and what of them must never show in B's answers."""
-
-    org: object
-    admin: object
-    membership: Membership
-    skillbase: object
-    campaign: Campaign
-    call: object
-    task: object
-    dnc: DoNotCallEntry
-    contact_import: ContactImport
-    token: ApiToken
-    markers: list[str]
 
 
 @pytest.fixture
 def world(org, org_admin, operator, skillbase_factory) -> World:
-    skillbase = skillbase_factory(org, name="Zebra-Reminder-A")
-    campaign = Campaign.objects.create(organization=org, name="Zebra-Campaign-A", skillbase=skillbase, status=Campaign.Status.PAUSED)
-    call = ended_call(campaign, events=conversation(("assistant", "Zebra greeting for A"), ("user", "Zebra answer from A")))
-    # A pending contact with the number B's writes use: adding it to B's do-not-call list must not touch it.
-    CallTask.objects.create(organization=org, campaign=campaign, phone=PHONE, name="Zebra pending contact A")
-    dnc = DoNotCallEntry.objects.create(organization=org, phone="+79035550123", reason="Zebra reason A")
-    contact_import = ContactImport.objects.create(
-        organization=org, campaign=campaign, file="imports/zebra-a.csv", filename="zebra-contacts-a.csv", status="done"
-    )
-    token, _secret = ApiToken.objects.issue(org_admin, issued_by=org_admin, name="Zebra token A")
-    markers = [
-        org.name, skillbase.name, campaign.name, call.phone, call.task.name, dnc.phone, dnc.reason, contact_import.filename,
-        token.name, token.digest[:12], org_admin.username, operator.username, "Zebra greeting for A", "Zebra answer from A",
-        "Zebra pending contact A",
-    ]  # fmt: skip
-    return World(
-        org=org, admin=org_admin, membership=Membership.objects.get(user=operator), skillbase=skillbase, campaign=campaign,
-        call=call, task=call.task, dnc=dnc, contact_import=contact_import, token=token, markers=markers,
-    )  # fmt: skip
+    return build_world(org, org_admin, operator, skillbase_factory)
 
 
 @pytest.fixture
@@ -93,80 +47,6 @@ def intruder(other_org, member_factory, skillbase_factory):
     """An admin of organization B, which has a bot of its own."""
     skillbase_factory(other_org, name="B's own bot")
     return member_factory(other_org, Role.ADMIN, "other-admin")
-
-
-# Finding and filling the routes
-
-# Which of A's objects a route's ``pk`` names, by the view behind it.
-ROUTE_OBJECTS = {
-    CampaignViewSet: "campaign",
-    SkillbaseViewSet: "skillbase",
-    DoNotCallViewSet: "dnc",
-    CallViewSet: "call",
-    CallTaskViewSet: "task",
-    OrganizationViewSet: "org",
-    MemberViewSet: "membership",
-    ApiTokenViewSet: "token",
-}
-# Other path ids, the same on every route.
-PATH_IDS = {"organization_pk": "org", "import_id": "contact_import"}
-
-
-@dataclass
-class Route:
-    regex: str
-    pattern: URLPattern
-
-    @property
-    def view(self):
-        return getattr(self.pattern.callback, "cls", None)
-
-    @property
-    def params(self) -> list[str]:
-        return normalize(self.regex)[0][1]
-
-    def initkwarg(self, name: str):
-        initkwargs = getattr(self.pattern.callback, "initkwargs", {})
-        return initkwargs.get(name) or getattr(self.view, name, [])
-
-    def formats(self) -> list[str]:
-        """The format suffix that this route renders (csv for the export, else json)."""
-        found = [renderer.format for renderer in self.initkwarg("renderer_classes") if renderer.format != "api"]
-        return found[:1] or ["json"]
-
-    def takes_json(self) -> bool:
-        return any(parser.media_type == "application/json" for parser in self.initkwarg("parser_classes"))
-
-    def path(self, world: World) -> str | None:
-        """The route's path with A's ids, or None when a path id is not known here."""
-        template, params = normalize(self.regex)[0]
-        choices = {}
-        for name in params:
-            if name == "format":
-                choices[name] = [*self.formats(), *(f".{fmt}" for fmt in self.formats())]
-            elif name == "pk" and self.view in ROUTE_OBJECTS:
-                choices[name] = [getattr(world, ROUTE_OBJECTS[self.view]).pk]
-            elif name in PATH_IDS:
-                choices[name] = [getattr(world, PATH_IDS[name]).pk]
-            else:
-                return None
-        for values in itertools.product(*choices.values()):
-            path = template % dict(zip(choices, values, strict=True))
-            if re.fullmatch(self.regex, path):
-                return "/" + path
-        return None
-
-
-def api_routes() -> list[Route]:
-    def walk(patterns, prefix: str):
-        for pattern in patterns:
-            regex = prefix + pattern.pattern.regex.pattern.removeprefix("^")
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern.url_patterns, regex.removesuffix(r"\Z").removesuffix("$"))
-            else:
-                yield Route(regex.removesuffix(r"\Z").removesuffix("$"), pattern)
-
-    return [route for route in walk(get_resolver().url_patterns, "") if route.regex.startswith("api/")]
 
 
 def test_every_route_can_be_filled(world):
