@@ -75,15 +75,15 @@ def test_secret_key_required_when_debug_is_off():
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
 
 
-@pytest.mark.parametrize("debug", ["0"])
-def test_check_deploy_is_clean_with_production_settings(debug):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        DEBUG=debug,
-        SECRET_KEY="x7$kq2!vLr9#pW4zN8@tY1^mB6&cF3*hJ5(dS0)gA" * 2,
-        ALLOWED_HOSTS="voice.example.com",
-        DJANGO_SETTINGS_MODULE="newvoice.settings",
-    )
+PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "x7$kq2!vLr9#pW4zN8@tY1^mB6&cF3*hJ5(dS0)gA" * 2, "ALLOWED_HOSTS": "voice.example.com"}
+# Behind a TLS terminator that forwards the scheme and appends to X-Forwarded-For.
+BEHIND_PROXY = {**PRODUCTION, "SECURE_TLS": "1", "USE_X_FORWARDED_PROTO": "1", "NUM_PROXIES": "1"}
+
+
+@pytest.mark.parametrize("production", [PRODUCTION, BEHIND_PROXY], ids=["direct", "behind-proxy"])
+def test_check_deploy_is_clean_with_production_settings(production):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECURE_TLS", "SECURE_SSL_REDIRECT")}
+    env.update(production, DJANGO_SETTINGS_MODULE="newvoice.settings")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -94,3 +94,27 @@ def test_check_deploy_is_clean_with_production_settings(debug):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+SECURITY_PROBE = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({name: getattr(s, name) for name in ('SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', "
+    "'SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', 'API_TOKEN_ISSUE_RATE', 'LOGIN_FAILURES_PER_ACCOUNT', "
+    "'LOGIN_FAILURES_PER_ADDRESS', 'LOGIN_FAILURE_WINDOW')} | {'proxies': s.REST_FRAMEWORK['NUM_PROXIES'], "
+    "'throttle': 'newvoice.throttling.LoginThrottleMiddleware' in s.MIDDLEWARE}))"
+)
+
+
+def test_production_secures_cookies_and_limits_come_from_the_environment():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "LOGIN_", "API_TOKEN_", "NUM_PROXIES"))}
+    env.update(PRODUCTION, DJANGO_SETTINGS_MODULE="newvoice.settings")
+    run = subprocess.run([sys.executable, "-c", SECURITY_PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    s = json.loads(run.stdout)
+    assert s["SESSION_COOKIE_SECURE"] and s["CSRF_COOKIE_SECURE"] and s["SECURE_SSL_REDIRECT"] and s["SECURE_HSTS_SECONDS"] >= 31536000
+    assert (s["API_TOKEN_ISSUE_RATE"], s["LOGIN_FAILURES_PER_ACCOUNT"], s["LOGIN_FAILURES_PER_ADDRESS"]) == ("20/hour", 5, 30)
+    assert s["proxies"] == 0 and s["throttle"]  # X-Forwarded-For is not trusted unless proxies are declared
+    env.update(API_TOKEN_ISSUE_RATE="5/day", LOGIN_FAILURES_PER_ACCOUNT="3", LOGIN_FAILURE_WINDOW="3600", NUM_PROXIES="2")
+    run = subprocess.run([sys.executable, "-c", SECURITY_PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    s = json.loads(run.stdout)
+    assert (s["API_TOKEN_ISSUE_RATE"], s["LOGIN_FAILURES_PER_ACCOUNT"], s["LOGIN_FAILURE_WINDOW"], s["proxies"]) == ("5/day", 3, 3600, 2)
