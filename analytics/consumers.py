@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -27,11 +28,82 @@ from newvoice.tenancy import get_for_user
 
 logger = logging.getLogger(__name__)
 
+INBOX_SIZE = 1000  # pushed batches waiting for one watcher; beyond it they are dropped, and read from the database
+GROUP_REFRESH_SECONDS = 3600  # the Redis layer forgets a group member after a day (group_expiry)
+
+
+class Relay:
+    """The one member of the live groups for a process (and event loop).
+
+    With one channel per watcher, the Redis layer hands a campaign's batch to each of the process's
+    watchers through its receive loop, a cost per watcher: with 200 watchers of one campaign that was
+    most of the server's time and put the p99 latency over half a second. The relay receives each
+    batch once and puts it in the inbox of every watcher of its group in this process.
+    """
+
+    _relays: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, layer) -> Relay:
+        loop = asyncio.get_running_loop()
+        relay = cls._relays.get(loop)
+        if relay is None or relay.layer is not layer:
+            relay = cls._relays[loop] = cls(layer)
+        return relay
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.inboxes: dict[str, set[asyncio.Queue]] = {}
+        self.channel: str | None = None
+        self.lock = asyncio.Lock()
+        self.tasks: list[asyncio.Task] = []
+
+    async def join(self, group: str, inbox: asyncio.Queue) -> None:
+        async with self.lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()  # the layer's own prefix: its receive loop serves it
+                loop = asyncio.get_running_loop()
+                self.tasks = [loop.create_task(self._receive()), loop.create_task(self._keep_groups())]
+            if group not in self.inboxes:
+                await self.layer.group_add(group, self.channel)
+                self.inboxes[group] = set()
+            self.inboxes[group].add(inbox)
+
+    async def leave(self, group: str, inbox: asyncio.Queue) -> None:
+        async with self.lock:
+            inboxes = self.inboxes.get(group)
+            if inboxes is None:
+                return
+            inboxes.discard(inbox)
+            if not inboxes:
+                del self.inboxes[group]
+                await self.layer.group_discard(group, self.channel)
+
+    async def _receive(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:  # Redis went away: watchers read the database meanwhile
+                logger.warning("Live relay could not receive; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            for inbox in self.inboxes.get(message.get("group"), ()):
+                with contextlib.suppress(asyncio.QueueFull):
+                    inbox.put_nowait(message)
+
+    async def _keep_groups(self) -> None:
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            for group in list(self.inboxes):
+                with contextlib.suppress(Exception):
+                    await self.layer.group_add(group, self.channel)
+
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     model: type  # Call or Campaign
     watch: live.Watch | None = None
-    follower: asyncio.Task | None = None
+    relay: Relay | None = None
+    tasks: tuple = ()
 
     async def connect(self):
         await self.accept()
@@ -50,10 +122,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         self.watch = live.Watch(after=after, **{f"{self.model._meta.model_name}_id": pk})
         self.push = live.is_shared(self.channel_layer)
-        if self.push:  # before the snapshot: whatever commits meanwhile is queued, and dropped as a repeat
+        self.inbox: asyncio.Queue = asyncio.Queue(maxsize=INBOX_SIZE)
+        if self.push:  # before the snapshot: whatever commits meanwhile waits in the inbox, and is dropped as a repeat
+            self.relay = Relay.of(self.channel_layer)
             for group in self.watch.groups():
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups.append(group)
+                await self.relay.join(group, self.inbox)
         try:
             snapshot = await database_sync_to_async(self.watch.snapshot)()
         except ObjectDoesNotExist:
@@ -61,7 +134,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         self.lock = asyncio.Lock()
         await self.send_json(snapshot)
-        self.follower = asyncio.get_running_loop().create_task(self._follow())
+        loop = asyncio.get_running_loop()
+        self.tasks = (loop.create_task(self._pushed()), loop.create_task(self._follow()))
 
     def _visible(self, user, pk: int) -> bool:
         try:
@@ -70,16 +144,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return False
         return True
 
-    async def call_events(self, message):
-        """A batch pushed by ``analytics.live.publish``."""
-        if self.watch is None:
-            return
-        async with self.lock:
-            out = self.watch.take(message)
-            if out is None:
-                out = await database_sync_to_async(self.watch.fill)(message)
-            for item in out:
-                await self.send_json(item)
+    async def _pushed(self) -> None:
+        """Batches pushed by ``analytics.live.publish``, through the relay."""
+        while True:
+            batch = await self.inbox.get()
+            async with self.lock:
+                out = self.watch.take(batch)
+                if out is None:
+                    out = await database_sync_to_async(self.watch.fill)(batch)
+                for item in out:
+                    await self.send_json(item)
 
     async def _follow(self) -> None:
         """Poll (without a shared layer) or check now and then (with one); refresh campaign counters."""
@@ -96,7 +170,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                             await self.send_json(item)
                 if self.watch.campaign_id and (self.watch.dirty or now - counted >= live.COUNTERS_SECONDS):
                     counted = now
-                    counters = await database_sync_to_async(self.watch.counters_update)()
+                    campaign_id = self.watch.campaign_id
+                    counts = live.cached_counts(campaign_id) or await database_sync_to_async(live.campaign_counts)(campaign_id)
+                    counters = self.watch.counters_update(counts)
                     if counters is not None:
                         await self.send_json({"type": "counters", "counters": counters})
             except Exception:  # a database hiccup must not end the stream; the next round catches up
@@ -106,10 +182,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         pass  # the stream is one-way
 
     async def disconnect(self, code):
-        if self.follower is not None:
-            self.follower.cancel()
+        for task in self.tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.follower
+                await task
+        if self.relay is not None:
+            for group in self.watch.groups():
+                await self.relay.leave(group, self.inbox)
 
 
 class CallStreamConsumer(LiveConsumer):

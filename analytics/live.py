@@ -3,7 +3,8 @@
 Events reach a watcher in one of two ways:
 
 * **push**: with a shared channel layer (Redis), ``publish`` sends every committed batch to the
-  groups ``call-<id>`` and ``campaign-<id>``, and the watcher also checks the database now and then;
+  groups ``call-<id>`` and ``campaign-<id>``, where one ``consumers.Relay`` per process receives it
+  for all its watchers; the watcher also checks the database now and then;
 * **poll**: the in-memory layer reaches no other process (the embedded default runs the web server,
   the q2 cluster and the dialer as separate processes), so the watcher reads new rows from the
   database every half second.
@@ -98,33 +99,35 @@ def publish(events) -> None:
     batches: dict[int, list] = {}
     for log in events:
         batches.setdefault(log.call_id, []).append(log)
-    messages = [
-        (logs[0].campaign_id, {"type": "call.events", "call": call_json(logs[0].call), "events": [event_json(log) for log in logs]})
-        for logs in batches.values()
-    ]
+    messages = []
+    for logs in batches.values():
+        batch = {"type": "call.events", "call": call_json(logs[0].call), "events": [event_json(log) for log in logs]}
+        messages += [{**batch, "group": call_group(logs[0].call_id)}, {**batch, "group": campaign_group(logs[0].campaign_id)}]
     try:
         async_to_sync(_send)(layer, messages)
     except Exception:
         logger.warning("Could not push %d call events to live watchers; they will read them from the database", len(events), exc_info=True)
 
 
-async def _send(layer, messages: list[tuple[int, dict]]) -> None:
-    sends = []
-    for campaign_id, message in messages:
-        sends += [layer.group_send(call_group(message["call"]["id"]), message), layer.group_send(campaign_group(campaign_id), message)]
-    await asyncio.gather(*sends)
+async def _send(layer, messages: list[dict]) -> None:
+    await asyncio.gather(*(layer.group_send(message["group"], message) for message in messages))
 
 
 _counts_cache: dict[int, tuple[float, dict]] = {}
 
 
+def cached_counts(campaign_id: int) -> dict | None:
+    """The campaign's counts if read less than ``COUNTERS_CACHE_SECONDS`` ago in this process."""
+    cached = _counts_cache.get(campaign_id)
+    return cached[1] if cached and time.monotonic() - cached[0] < COUNTERS_CACHE_SECONDS else None
+
+
 def campaign_counts(campaign_id: int) -> dict:
     """The campaign's status, its live calls, its ended calls by outcome and its contacts by status,
     read at most once per ``COUNTERS_CACHE_SECONDS`` in a process however many watchers ask."""
-    now = time.monotonic()
-    cached = _counts_cache.get(campaign_id)
-    if cached and now - cached[0] < COUNTERS_CACHE_SECONDS:
-        return cached[1]
+    counts = cached_counts(campaign_id)
+    if counts is not None:
+        return counts
     calls = Call.objects.filter(campaign_id=campaign_id).order_by()
     counts = {
         "status": Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first() or "",
@@ -134,7 +137,7 @@ def campaign_counts(campaign_id: int) -> dict:
     }
     if len(_counts_cache) > 1000:
         _counts_cache.clear()
-    _counts_cache[campaign_id] = (now, counts)
+    _counts_cache[campaign_id] = (time.monotonic(), counts)
     return counts
 
 
@@ -216,11 +219,11 @@ class Watch:
         message = {"type": "snapshot", "last_event": self.snapshot_top, "resumed": since is not None}
         if self.call_id:
             return {**message, "call": {k: v for k, v in body[0].items() if k != "events"}, "events": body[0]["events"]}
-        self.dirty = False
+        self.dirty, self.sent_counters = False, self.counters(campaign_counts(self.campaign_id))
         return {
             **message,
             "campaign": {"id": campaign.pk, "name": campaign.name, "status": campaign.status},
-            "counters": self.counters(),
+            "counters": self.sent_counters,
             "calls": body,
         }
 
@@ -357,8 +360,9 @@ class Watch:
 
     # Campaign counters
 
-    def counters(self) -> dict:
-        counts = campaign_counts(self.campaign_id)
+    def counters(self, counts: dict) -> dict:
+        """The campaign's counters from its ``campaign_counts``, with the calls whose end was sent
+        but is not in their row yet counted as ended."""
         live = counts["live_ids"]
         for call in [call for call in self.ended if call not in live]:
             del self.ended[call]  # the call row has caught up with its call_ended event
@@ -379,10 +383,10 @@ class Watch:
             },
         }
 
-    def counters_update(self) -> dict | None:
-        """Fresh counters if they changed since last sent, else None."""
+    def counters_update(self, counts: dict) -> dict | None:
+        """The counters if they changed since last sent, else None."""
         self.dirty = False
-        counters = self.counters()
+        counters = self.counters(counts)
         if counters == self.sent_counters:
             return None
         self.sent_counters = counters

@@ -366,7 +366,8 @@ async def test_a_lost_push_is_filled_from_the_database_before_the_next_one(org, 
         got = await until(stream, lambda m: len(events(m)) == 2, timeout=1)
         assert [(e["seq"], e["text"]) for e in events(got)] == [(1, "lost push"), (2, "pushed")]
         # The same batch pushed again (a redelivery) is dropped.
-        await get_channel_layer().group_send(live.call_group(call.pk), {"type": "call.events", "call": {}, "events": events(got)})
+        group = live.call_group(call.pk)
+        await get_channel_layer().group_send(group, {"type": "call.events", "group": group, "call": {}, "events": events(got)})
         assert await stream.receive_nothing(timeout=0.5)
     finally:
         await stream.disconnect()
