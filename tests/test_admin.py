@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.models import CallLog, CallMetrics, Price, StepReached
+from analytics.models import CallLog, CallMetrics, DailyCallStats, DailyStepStats, Price, StepReached
 from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry
 from newvoice.models import ApiToken, AuditEntry, Membership, Organization, Role
 from skillbases.models import Skillbase, SkillbaseVersion
@@ -22,7 +22,7 @@ PROJECT_MODELS = sorted((model for model in admin.site._registry if model._meta.
 # Rows the engine writes and nobody edits by hand: no add page, not even for a superuser.
 READ_ONLY_MODELS = {SkillbaseVersion, Call, CallMetrics, CallLog, ContactImport, AuditEntry}
 # The step funnel's rows repeat CallMetrics.steps_reached, which the call's pages show.
-NOT_IN_ADMIN = {StepReached}
+NOT_IN_ADMIN = {StepReached, DailyCallStats, DailyStepStats}  # figures shown on the call pages and the dashboard
 
 
 def url(model, view: str, *args) -> str:
