@@ -321,7 +321,7 @@ class AuditEntryAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description=_("who"), ordering="actor_name")
     def actor_shown(self, obj) -> str:
-        return obj.actor_name or _("system")
+        return obj.actor_name or obj.get_source_display()
 
     @admin.display(description=_("before"))
     def before_shown(self, obj) -> str:
