@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_metrics.py [--calls 1000000] [--repeat 7]
 
 Generates ``--calls`` ended calls (tasks, calls, CallMetrics and ~3 StepReached rows each) across
-10 campaigns and 90 days with SQL ``generate_series``, then times real requests through Django's
+10 campaigns, 10 outcomes and 90 days (every combination present: 9,000 daily rows) with SQL
+``generate_series``, then times real requests through Django's
 test client (authenticated, the whole view: query parsing, the aggregate queries, serialization):
 totals + funnel, grouped by day, grouped by campaign, one campaign over a week. Baseline in the
 same run: the same totals computed in Python from the rows (what a report without database-side
@@ -37,8 +38,8 @@ def prepare(calls: int) -> tuple[int, list[int]]:
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT (SELECT count(*) FROM analytics_callmetrics), (SELECT count(*) > 0 FROM analytics_dailystepstats)")
-        if cursor.fetchone() == (calls, True):
+        cursor.execute("SELECT (SELECT count(*) FROM analytics_callmetrics), (SELECT count(*) FROM analytics_dailycallstats)")
+        if cursor.fetchone() == (calls, 9000):
             org = Organization.objects.get(slug="bench")
             return org.pk, list(Campaign.objects.filter(organization=org).values_list("pk", flat=True))
         cursor.execute(f"TRUNCATE {Organization._meta.db_table} CASCADE")
@@ -58,7 +59,7 @@ def prepare(calls: int) -> tuple[int, list[int]]:
             INSERT INTO campaigns_calltask (id, organization_id, campaign_id, phone, name, variables, timezones, status, outcome,
                 attempts, next_attempt_at, result, created_at, updated_at)
             SELECT g, {org.pk}, {first} + g %% 10, '+7912' || lpad(g::text, 7, '0'), '', '{{}}', '["UTC"]', 'completed',
-                ({outcomes})[1 + g %% 10], 1, now(), '{{}}', now(), now()
+                ({outcomes})[1 + (g / 10) %% 10], 1, now(), '{{}}', now(), now()
             FROM generate_series(1, %s) g
             """,
             [calls],
@@ -68,8 +69,8 @@ def prepare(calls: int) -> tuple[int, list[int]]:
             INSERT INTO campaigns_call (id, organization_id, campaign_id, task_id, attempt, skillbase_version_id, phone, status, outcome,
                 dialer, is_simulated, persona, room_name, sip_call_id, error, collected, last_step, lease_owner, created_at, ended_at)
             SELECT g, {org.pk}, {first} + g %% 10, g, 1, {version.pk}, '+7912' || lpad(g::text, 7, '0'), 'ended',
-                ({outcomes})[1 + g %% 10], 'livekit', false, '', '', '', '', '{{}}', '', '', now() - (g %% 90) * interval '1 day',
-                now() - (g %% 90) * interval '1 day'
+                ({outcomes})[1 + (g / 10) %% 10], 'livekit', false, '', '', '', '', '{{}}', '', '', now() - ((g / 100) %% 90) * interval '1 day',
+                now() - ((g / 100) %% 90) * interval '1 day'
             FROM generate_series(1, %s) g
             """,
             [calls],
@@ -81,12 +82,12 @@ def prepare(calls: int) -> tuple[int, list[int]]:
                 false_interruptions, first_greeting_ms, latency_mean_ms, latency_p50_ms, latency_p95_ms, latency_max_ms,
                 llm_input_tokens, llm_output_tokens, tts_characters, stt_seconds, tts_seconds, telephony_seconds,
                 cost_stt, cost_llm, cost_tts, cost_telephony, cost_total, currency, price_version, is_priced, unpriced_reason,
-                usage, sentiment_label, qa_flags, last_step, steps_reached, collected)
-            SELECT {org.pk}, g, {first} + g %% 10, {skillbase.pk}, {version.pk}, ({outcomes})[1 + g %% 10], false,
-                now() - (g %% 90) * interval '1 day' - (g %% 86400) * interval '1 second', 5, 60, 65, 4, 20, 80, g %% 3, 0,
+                usage, sentiment_label, sentiment_source, qa_flags, last_step, steps_reached, collected)
+            SELECT {org.pk}, g, {first} + g %% 10, {skillbase.pk}, {version.pk}, ({outcomes})[1 + (g / 10) %% 10], false,
+                now() - ((g / 100) %% 90) * interval '1 day' - (g %% 86400) * interval '1 second', 5, 60, 65, 4, 20, 80, g %% 3, 0,
                 500 + g %% 700, 600 + g %% 900, 550 + g %% 800, 900 + g %% 1500, 1000 + g %% 2000,
                 3000, 100, 400, 24, 30, 60, 0.0012, 0, 0.0075, 0.01, 0.0187, 'USD', '2026-01-01', true, '',
-                '[]', 'neutral', '[]', 'booked', '[]', '{{}}'
+                '[]', 'neutral', 'lexicon', '[]', 'booked', '[]', '{{}}'
             FROM generate_series(1, %s) g
             """,
             [calls],
