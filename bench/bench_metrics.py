@@ -69,7 +69,8 @@ def prepare(calls: int) -> tuple[int, list[int]]:
             INSERT INTO campaigns_call (id, organization_id, campaign_id, task_id, attempt, skillbase_version_id, phone, status, outcome,
                 dialer, is_simulated, persona, room_name, sip_call_id, error, collected, last_step, lease_owner, created_at, ended_at)
             SELECT g, {org.pk}, {first} + g %% 10, g, 1, {version.pk}, '+7912' || lpad(g::text, 7, '0'), 'ended',
-                ({outcomes})[1 + (g / 10) %% 10], 'livekit', false, '', '', '', '', '{{}}', '', '', now() - ((g / 100) %% 90) * interval '1 day',
+                ({outcomes})[1 + (g / 10) %% 10], 'livekit', false, '', '', '', '', '{{}}', '', '',
+                now() - ((g / 100) %% 90) * interval '1 day',
                 now() - ((g / 100) %% 90) * interval '1 day'
             FROM generate_series(1, %s) g
             """,
