@@ -6,6 +6,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from knox.models import AbstractAuthToken, AuthTokenManager, get_digest_token
 from knox.settings import CONSTANTS, knox_settings
 
@@ -287,7 +288,7 @@ class AuditEntry(models.Model):
         MEMBER_REMOVED = "member_removed", _("Member removed")
 
     class Source(models.TextChoices):
-        ADMIN = "admin", _("Admin")
+        ADMIN = "admin", pgettext_lazy("audit source: the admin site", "Admin")
         API = "api", _("API")
         COMMAND = "command", _("Command")
         SYSTEM = "system", _("System")
