@@ -78,6 +78,12 @@ class Relay:
             if not inboxes:
                 del self.inboxes[group]
                 await self.layer.group_discard(group, self.channel)
+            if not self.inboxes:  # the last watcher left: stop receiving
+                for task in self.tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                self.channel, self.tasks = None, []
 
     async def _receive(self) -> None:
         while True:

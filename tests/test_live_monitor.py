@@ -352,6 +352,31 @@ async def test_pushed_events_arrive_at_once_in_order_without_repeats(org, skillb
 
 
 @pytest.mark.usefixtures("redis_layer")
+async def test_watchers_of_one_campaign_in_a_process_come_and_go_without_disturbing_each_other(org, skillbase, viewer):
+    campaign = await sync_to_async(make_campaign)(org, skillbase)
+    call = await sync_to_async(make_call)(campaign)
+    path = f"/api/analytics/ws/campaigns/{campaign.pk}"
+    first, _ = await open_stream(path, viewer)
+    second, _ = await open_stream(path, viewer)
+    third = None
+    try:
+        for stream in (first, second):
+            assert (await stream.receive_json_from(timeout=WAIT))["type"] == "snapshot"
+        await first.disconnect()
+        await sync_to_async(say)(call, "user", "after the first left")
+        assert texts(await until(second, lambda m: len(events(m)) == 1, timeout=1)) == ["after the first left"]
+        third, _ = await open_stream(path, viewer)
+        assert [e["text"] for e in (await third.receive_json_from(timeout=WAIT))["calls"][0]["events"]] == ["after the first left"]
+        await sync_to_async(say)(call, "assistant", "to both")
+        for stream in (second, third):
+            assert texts(await until(stream, lambda m: len(events(m)) == 1, timeout=1)) == ["to both"]
+    finally:
+        await second.disconnect()
+        if third is not None:
+            await third.disconnect()
+
+
+@pytest.mark.usefixtures("redis_layer")
 async def test_a_lost_push_is_filled_from_the_database_before_the_next_one(org, skillbase, viewer):
     campaign = await sync_to_async(make_campaign)(org, skillbase)
     call = await sync_to_async(make_call)(campaign)
