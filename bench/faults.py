@@ -3,8 +3,8 @@ channel layer are killed and restarted; then the promises of "A call's life" are
 
     .venv/bin/python bench/faults.py [--contacts 1000] [--rounds 2] [--workers 12] [--speed 0.05]
 
-By default it starts a private PostgreSQL cluster (initdb into a temporary folder, port 55432) and
-a private redis-server (port 56379), so restarting them disturbs nobody; ``--database-url`` and
+By default it starts a private PostgreSQL cluster (initdb into a temporary folder) and a private
+redis-server, each on a free port, so restarting them disturbs nobody; ``--database-url`` and
 ``--redis-url`` run on existing servers instead, and then only process faults are allowed (CI's
 ``tests/test_faults.py`` does that on the shared servers, with its own database and Redis index).
 
@@ -52,7 +52,6 @@ from common import ROOT, ensure_database, setup_django
 
 LEASE_SECONDS = 60  # campaigns.dialing.LEASE_SECONDS (not configurable); checked after setup
 PUSH_LATENCY = 1.0  # seconds: an event later than this came from a database read, not a push
-PG_PORT, REDIS_PORT = 55432, 56379
 ALL_FAULTS = ("worker", "dialer", "postgres", "redis")
 
 
@@ -72,8 +71,8 @@ def _pg_bin(name: str) -> str:
 
 
 class PrivatePostgres:
-    def __init__(self, port: int = PG_PORT):
-        self.port = port
+    def __init__(self):
+        self.port = port = free_port()  # not a fixed one: other runs may hold it
         self.dir = tempfile.mkdtemp(prefix="nv-faults-pg-")
         self.data = f"{self.dir}/data"
         if os.geteuid() == 0:
@@ -101,8 +100,8 @@ class PrivatePostgres:
 
 
 class PrivateRedis:
-    def __init__(self, port: int = REDIS_PORT):
-        self.port, self.process = port, None
+    def __init__(self):
+        self.port, self.process = free_port(), None
         self.start()
 
     url = property(lambda self: f"redis://127.0.0.1:{self.port}/0")
