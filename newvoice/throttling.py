@@ -3,8 +3,8 @@
 Issuing tokens is a DRF throttle per user (``API_TOKEN_ISSUE_RATE``). Failed sign-ins at the admin's
 and the browsable API's login pages are counted in the cache per username and address, and per
 address alone; once either count reaches its limit, every sign-in there (the right password too) is
-answered 429 until the window ends. Windows are fixed, so a burst across a window's edge can reach
-twice the limit; that still turns a password guess from thousands a minute into a handful.
+answered 429 until the window ends. A window opens with the first failure and lasts
+``LOGIN_FAILURE_WINDOW`` seconds, so no clock boundary resets a count between two guesses.
 
 The client's address is DRF's (``REST_FRAMEWORK["NUM_PROXIES"]``): without proxies the socket's peer,
 behind N trusted proxies the N-th address from the right of X-Forwarded-For.
@@ -46,35 +46,38 @@ class LoginAttempt:
         self.username = username
         self.now = time.time() if now is None else now
         self.window = settings.LOGIN_FAILURE_WINDOW
-        start = int(self.now // self.window * self.window)
-        self.ends = start + self.window
-        self.account_key = _key("account", start, address, username.strip().casefold())
-        address_key = _key("address", start, address)
+        # A window opens at the first failure and lasts LOGIN_FAILURE_WINDOW seconds (no fixed
+        # clock boundaries that would reset a count between two guesses).
+        self.account_key = _key("account", address, username.strip().casefold())
+        address_key = _key("address", address)
         self.limits = {self.account_key: settings.LOGIN_FAILURES_PER_ACCOUNT, address_key: settings.LOGIN_FAILURES_PER_ADDRESS}
 
     def wait(self) -> int:
         """Seconds until sign-ins are allowed again from here for this username; 0 when they are."""
-        counts = cache.get_many(list(self.limits))
-        if any(counts.get(key, 0) >= limit for key, limit in self.limits.items()):
-            return max(1, math.ceil(self.ends - self.now))
-        return 0
+        values = cache.get_many([*self.limits, *(f"{key}:since" for key in self.limits)])
+        blocked = [key for key, limit in self.limits.items() if values.get(key, 0) >= limit]
+        if not blocked:
+            return 0
+        return max(1, math.ceil(max(values.get(f"{key}:since", self.now) + self.window - self.now for key in blocked)))
 
     def succeeded(self) -> None:
         # The address's count stays: one address guessing at many accounts is still guessing.
-        cache.delete(self.account_key)
+        cache.delete_many([self.account_key, f"{self.account_key}:since"])
 
     def failed(self) -> None:
         for key in self.limits:
-            cache.add(key, 0, timeout=self.window + 1)
+            if cache.add(f"{key}:since", self.now, timeout=self.window):
+                cache.set(key, 1, timeout=self.window)  # the first failure of a new window
+                continue
             try:
                 cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, timeout=self.window + 1)
+            except ValueError:  # the count expired just now
+                cache.set(key, 1, timeout=self.window)
 
 
-def _key(kind: str, start: int, *parts: str) -> str:
+def _key(kind: str, *parts: str) -> str:
     digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
-    return f"login-failures:{kind}:{start}:{digest}"
+    return f"login-failures:{kind}:{digest}"
 
 
 def too_many_sign_ins(wait: int) -> HttpResponse:
