@@ -352,7 +352,7 @@ class Suite:
         from campaigns.models import Call
 
         pids = self.processes.q2_workers()
-        for _ in range(40):  # wait for a worker to be mid-call
+        for _ in range(120):  # wait for a worker to be mid-call (up to 30 s on a busy machine)
             owners = db_retry(
                 lambda: list(
                     Call.objects.filter(campaign_id=self.campaign_id, status=Call.Status.IN_PROGRESS).values_list("lease_owner", "id")
