@@ -3,7 +3,7 @@ Redis, one ``kill -9`` of a q2 worker mid-call and one of the dialer, then its c
 
 It runs real processes (q2 cluster, dialer, daphne) on a database of its own (created and dropped
 here) and a Redis index of its own; it never restarts the shared servers, so the PostgreSQL and
-Redis faults stay in the full suite (see bench/README.md). About 90 s: the killed worker's call is
+Redis faults stay in the full suite (see bench/README.md). About 100 s: the killed worker's call is
 only reaped once its lease (60 s) runs out.
 """
 
