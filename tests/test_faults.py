@@ -28,10 +28,10 @@ pytestmark = [
 ]
 
 
-def test_kill_worker_and_dialer_mid_call(tmp_path):
-    database = DATABASE_URL.rsplit("/", 1)[0] + f"/newvoice_faults_ci_{os.getpid()}"
+def run_suite(tmp_path, attempt: int):
+    database = DATABASE_URL.rsplit("/", 1)[0] + f"/newvoice_faults_ci_{os.getpid()}_{attempt}"
     redis = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/13"  # an index of its own; nothing is flushed
-    figures = tmp_path / "faults.json"
+    figures = tmp_path / f"faults-{attempt}.json"
     command = [
         sys.executable, "bench/faults.py", "--contacts", "100", "--workers", "6", "--speed", "0.05", "--faults", "worker,dialer",
         "--rounds", "1", "--warmup", "2", "--gap", "3", "--timeout", "300", "--database-url", database, "--redis-url", redis,
@@ -39,7 +39,15 @@ def test_kill_worker_and_dialer_mid_call(tmp_path):
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert figures.exists(), done.stdout + done.stderr
-    result = json.loads(figures.read_text())
+    return done, json.loads(figures.read_text())
+
+
+def test_kill_worker_and_dialer_mid_call(tmp_path):
+    done, result = run_suite(tmp_path, 1)
+    if result["fault_counts"] != {"worker": 1, "dialer": 1}:
+        # On a busy machine no worker may be caught mid-call in time: that is the test's setup
+        # failing, not the product, so it gets one more try. Every check below stays strict.
+        done, result = run_suite(tmp_path, 2)
     report = done.stdout[-4000:]
 
     assert result["fault_counts"] == {"worker": 1, "dialer": 1}, report
