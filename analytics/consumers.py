@@ -19,6 +19,7 @@ import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
 
@@ -29,7 +30,7 @@ from newvoice.tenancy import get_for_user
 logger = logging.getLogger(__name__)
 
 INBOX_SIZE = 1000  # pushed batches waiting for one watcher; beyond it they are dropped, and read from the database
-GROUP_REFRESH_SECONDS = 3600  # the Redis layer forgets a group member after a day (group_expiry)
+GROUP_REFRESH_SECONDS = 30  # groups are re-joined this often: a restarted Redis has forgotten them
 
 
 class Relay:
@@ -57,6 +58,7 @@ class Relay:
         self.channel: str | None = None
         self.lock = asyncio.Lock()
         self.tasks: list[asyncio.Task] = []
+        self.healthy = True  # False while the layer fails: watchers read the database at the polling pace
 
     async def join(self, group: str, inbox: asyncio.Queue) -> None:
         async with self.lock:
@@ -65,8 +67,11 @@ class Relay:
                 loop = asyncio.get_running_loop()
                 self.tasks = [loop.create_task(self._receive()), loop.create_task(self._keep_groups())]
             if group not in self.inboxes:
-                await self.layer.group_add(group, self.channel)
                 self.inboxes[group] = set()
+                try:
+                    await self.layer.group_add(group, self.channel)
+                except Exception:  # Redis is down: the receive loop re-joins once it is back
+                    self.healthy = False
             self.inboxes[group].add(inbox)
 
     async def leave(self, group: str, inbox: asyncio.Queue) -> None:
@@ -77,7 +82,8 @@ class Relay:
             inboxes.discard(inbox)
             if not inboxes:
                 del self.inboxes[group]
-                await self.layer.group_discard(group, self.channel)
+                with contextlib.suppress(Exception):  # Redis down: its group expiry forgets the member
+                    await self.layer.group_discard(group, self.channel)
             if not self.inboxes:  # the last watcher left: stop receiving
                 for task in self.tasks:
                     task.cancel()
@@ -87,10 +93,17 @@ class Relay:
 
     async def _receive(self) -> None:
         while True:
+            if not self.healthy:  # a restarted Redis has forgotten the groups: join them again first
+                self.healthy = await self._rejoin()
+                if not self.healthy:
+                    await asyncio.sleep(1)
+                    continue
             try:
                 message = await self.layer.receive(self.channel)
             except Exception:  # Redis went away: watchers read the database meanwhile
-                logger.warning("Live relay could not receive; retrying", exc_info=True)
+                if self.healthy:
+                    logger.warning("Live relay could not receive; watchers read the database until it can", exc_info=True)
+                self.healthy = False
                 await asyncio.sleep(1)
                 continue
             for inbox in self.inboxes.get(message.get("group"), ()):
@@ -100,9 +113,15 @@ class Relay:
     async def _keep_groups(self) -> None:
         while True:
             await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            await self._rejoin()
+
+    async def _rejoin(self) -> bool:
+        try:
             for group in list(self.inboxes):
-                with contextlib.suppress(Exception):
-                    await self.layer.group_add(group, self.channel)
+                await self.layer.group_add(group, self.channel)
+        except Exception:
+            return False
+        return True
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -110,6 +129,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     watch: live.Watch | None = None
     relay: Relay | None = None
     tasks: tuple = ()
+    # No channel of its own: Channels would read it in the consumer's main loop, where a Redis outage
+    # raises and closes the socket. Pushes arrive through the process's Relay instead.
+    channel_layer_alias = "newvoice-live-no-own-channel"
 
     async def connect(self):
         await self.accept()
@@ -127,10 +149,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4404)  # another organization's call looks like a missing one
             return
         self.watch = live.Watch(after=after, **{f"{self.model._meta.model_name}_id": pk})
-        self.push = live.is_shared(self.channel_layer)
+        layer = get_channel_layer()
+        self.push = live.is_shared(layer)
         self.inbox: asyncio.Queue = asyncio.Queue(maxsize=INBOX_SIZE)
         if self.push:  # before the snapshot: whatever commits meanwhile waits in the inbox, and is dropped as a repeat
-            self.relay = Relay.of(self.channel_layer)
+            self.relay = Relay.of(layer)
             for group in self.watch.groups():
                 await self.relay.join(group, self.inbox)
         try:
@@ -163,13 +186,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def _follow(self) -> None:
         """Poll (without a shared layer) or check now and then (with one); refresh campaign counters."""
-        every = live.RECONCILE_SECONDS if self.push else live.POLL_SECONDS
         checked = counted = time.monotonic()
         while True:
             await asyncio.sleep(live.POLL_SECONDS)
             now = time.monotonic()
+            # Pushed-to watchers check the database now and then; while the layer is down, at the polling pace.
+            pushed = self.push and self.relay is not None and self.relay.healthy
+            every = live.RECONCILE_SECONDS if pushed else live.POLL_SECONDS
             try:
-                if not self.push or now - checked >= every:
+                if not pushed or now - checked >= every:
                     checked = now
                     async with self.lock:
                         for item in await database_sync_to_async(self.watch.catch_up)(every=every):
