@@ -21,17 +21,22 @@ from analytics.serializers import (
     MetricsSummarySerializer,
     TranscriptSerializer,
 )
-from campaigns.models import Call
-from newvoice.api import OrganizationRolePermission
+from campaigns.models import Call, CallTask, Campaign
+from newvoice.api import OrganizationRolePermission, visible_rows
 from newvoice.models import Organization
 from newvoice.tenancy import organization_ids
+from skillbases.models import Skillbase, SkillbaseVersion
 
 
 class CallFilter(django_filters.FilterSet):
     ended_after = django_filters.IsoDateTimeFilter(field_name="ended_at", lookup_expr="gte")
     ended_before = django_filters.IsoDateTimeFilter(field_name="ended_at", lookup_expr="lt")
     sentiment = django_filters.CharFilter(field_name="metrics__sentiment_label")
-    skillbase = django_filters.NumberFilter(field_name="skillbase_version__skillbase")
+    organization = django_filters.ModelChoiceFilter(queryset=visible_rows(Organization))
+    campaign = django_filters.ModelChoiceFilter(queryset=visible_rows(Campaign))
+    task = django_filters.ModelChoiceFilter(queryset=visible_rows(CallTask))
+    skillbase = django_filters.ModelChoiceFilter(field_name="skillbase_version__skillbase", queryset=visible_rows(Skillbase))
+    skillbase_version = django_filters.ModelChoiceFilter(queryset=visible_rows(SkillbaseVersion))
 
     class Meta:
         model = Call
@@ -98,18 +103,18 @@ class MetricsSummaryView(APIView):
 
     @extend_schema(parameters=[MetricsQuerySerializer], responses=MetricsSummarySerializer, summary="Aggregate call metrics")
     def get(self, request):
-        query = MetricsQuerySerializer(data=request.query_params)
+        query = MetricsQuerySerializer(data=request.query_params, context={"request": request})
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        allowed = organization_ids(request.user)
-        if "organization" in params:
-            if not Organization.objects.filter(pk=params["organization"], pk__in=allowed).exists():
-                raise Http404(_("No organization with id %(id)s.") % {"id": params["organization"]})
-            allowed = [params["organization"]]
+        allowed = [params["organization"].pk] if "organization" in params else organization_ids(request.user)
+
+        def pk(name):
+            return params[name].pk if name in params else None
+
         filters = reports.Filters(
-            campaign=params.get("campaign"),
-            skillbase=params.get("skillbase"),
-            skillbase_version=params.get("skillbase_version"),
+            campaign=pk("campaign"),
+            skillbase=pk("skillbase"),
+            skillbase_version=pk("skillbase_version"),
             date_from=params.get("date_from"),
             date_to=params.get("date_to"),
             simulated=params.get("simulated"),

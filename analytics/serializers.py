@@ -2,7 +2,10 @@ from rest_framework import serializers
 
 from analytics.models import CallLog, CallMetrics
 from analytics.reports import GROUPS
-from campaigns.models import Call
+from campaigns.models import Call, Campaign
+from newvoice.api import VisibleRowField
+from newvoice.models import Organization
+from skillbases.models import Skillbase, SkillbaseVersion
 
 
 class CallMetricsSerializer(serializers.ModelSerializer):
@@ -62,10 +65,10 @@ class TranscriptSerializer(serializers.Serializer):
 class MetricsQuerySerializer(serializers.Serializer):
     """The filters of GET /api/analytics/metrics."""
 
-    organization = serializers.IntegerField(required=False, help_text="One of your organizations (default: all of them).")
-    campaign = serializers.IntegerField(required=False)
-    skillbase = serializers.IntegerField(required=False)
-    skillbase_version = serializers.IntegerField(required=False)
+    organization = VisibleRowField(Organization, required=False, help_text="One of your organizations (default: all of them).")
+    campaign = VisibleRowField(Campaign, required=False)
+    skillbase = VisibleRowField(Skillbase, required=False)
+    skillbase_version = VisibleRowField(SkillbaseVersion, required=False)
     date_from = serializers.DateField(required=False, help_text="First day (inclusive) the calls ended on, in `tz`.")
     date_to = serializers.DateField(required=False, help_text="Last day (inclusive), in `tz`.")
     simulated = serializers.BooleanField(required=False, allow_null=True, default=None)

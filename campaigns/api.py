@@ -29,7 +29,7 @@ from campaigns.serializers import (
     StatsQuerySerializer,
 )
 from campaigns.stats import campaign_stats
-from newvoice.api import OrganizationRolePermission, OrganizationScopedViewSet
+from newvoice.api import OrganizationRolePermission, OrganizationScopedViewSet, visible_rows
 from newvoice.tenancy import get_for_user
 
 
@@ -225,12 +225,8 @@ class DoNotCallViewSet(
         remove_from_do_not_call(instance, user=self.request.user)
 
 
-def _visible_campaigns(request):
-    return Campaign.objects.for_user(request.user) if request is not None else Campaign.objects.none()
-
-
 class CallTaskFilter(django_filters.FilterSet):
-    campaign = django_filters.ModelChoiceFilter(queryset=_visible_campaigns)
+    campaign = django_filters.ModelChoiceFilter(queryset=visible_rows(Campaign))
     phone = django_filters.CharFilter(help_text=gettext_lazy("The number in E.164 form, e.g. +79123456789."))
     next_attempt_at = django_filters.IsoDateTimeFromToRangeFilter(
         help_text=gettext_lazy("next_attempt_at_after and next_attempt_at_before, ISO 8601 date and time; either may be left out.")

@@ -8,6 +8,8 @@ organization; a member with a lower role gets 403.
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, permissions, serializers, viewsets
 
 from newvoice.models import Organization, Role
@@ -89,3 +91,30 @@ class OrganizationScopedViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return super().get_queryset().for_user(self.request.user)
+
+
+def visible_rows(model):
+    """A ``queryset`` for django-filter's ModelChoiceFilter: only the request user's rows, so an id
+    of another organization is refused exactly like an unknown one (400), never an empty 200 that
+    would tell it exists."""
+
+    def rows(request):
+        if request is None:
+            return model.objects.none()
+        if model is Organization:
+            return Organization.objects.filter(pk__in=organization_ids(request.user))
+        return model.objects.for_user(request.user)
+
+    return rows
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleRowField(serializers.PrimaryKeyRelatedField):
+    """A query parameter naming one of the user's rows; another organization's id reads as unknown."""
+
+    def __init__(self, model, **kwargs):
+        self.rows = visible_rows(model)
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.rows(self.context.get("request"))

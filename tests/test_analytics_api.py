@@ -198,8 +198,27 @@ def test_metrics_filters(history, viewer):
     assert body["totals"]["calls"] == 6
 
 
-def test_metrics_of_another_organization_are_404_and_never_mixed_in(history, viewer, other_org):
-    assert api(viewer).get("/api/analytics/metrics", {"organization": other_org.pk}).status_code == 404
+def foreign_ids(other_org, skillbase_factory):
+    skillbase = skillbase_factory(other_org, name="Theirs")
+    campaign = make_campaign(other_org, skillbase, name="Theirs")
+    task = campaign.tasks.create(organization=other_org, phone="+79160000099")
+    return {
+        "organization": other_org.pk, "campaign": campaign.pk, "skillbase": skillbase.pk,
+        "skillbase_version": skillbase.current_version.pk, "task": task.pk,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/api/analytics/metrics", "/api/analytics/calls"])
+def test_another_organizations_id_in_a_filter_reads_as_an_unknown_one(history, viewer, other_org, skillbase_factory, path):
+    """Never an empty 200 that would tell the id exists: the same 400 as for an id nobody has."""
+    for name, foreign in foreign_ids(other_org, skillbase_factory).items():
+        if name == "task" and path.endswith("metrics"):
+            continue
+        theirs = api(viewer).get(path, {name: foreign})
+        nobodys = api(viewer).get(path, {name: 10**9})
+        assert theirs.status_code == nobodys.status_code == 400, (name, theirs.content)
+        assert name in theirs.json()
+        assert theirs.content.decode().replace(str(foreign), "ID") == nobodys.content.decode().replace(str(10**9), "ID")
     assert api(viewer).get("/api/analytics/metrics").json()["totals"]["calls"] == 6
 
 
