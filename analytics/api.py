@@ -24,7 +24,7 @@ from analytics.serializers import (
 from campaigns.models import Call, CallTask, Campaign
 from newvoice.api import OrganizationRolePermission, visible_rows
 from newvoice.models import Organization
-from newvoice.tenancy import organization_ids
+from newvoice.tenancy import organization_id_list, organization_ids
 from skillbases.models import Skillbase, SkillbaseVersion
 
 
@@ -58,8 +58,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         # The organizations as a literal list, not a subquery: PostgreSQL then reads the newest calls
         # off the (organization, created) index instead of sorting every call (over 1M calls: 264 ms
         # for a page, 6 ms with the list).
-        ids = [next(iter(row.values())) for row in organization_ids(self.request.user)]
-        return super().get_queryset().filter(organization_id__in=ids)
+        return super().get_queryset().filter(organization_id__in=organization_id_list(self.request.user))
 
     @extend_schema(responses=CallMetricsSerializer, summary="What one call measured and cost")
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)

@@ -8,7 +8,6 @@ by the reaper — is measured the same way from whatever it logged.
 from __future__ import annotations
 
 import logging
-import math
 from decimal import Decimal
 
 from django.db import transaction
@@ -20,6 +19,7 @@ from analytics import rollups, sentiment_llm
 from analytics.models import CallLog, CallMetrics, StepReached
 from analytics.pricing import PriceBook, Usage
 from analytics.quality import qa_flags, sentiment
+from analytics.rollups import percentile
 from campaigns.models import Call, Campaign
 from skillbases.schemas import SkillbaseConfig
 
@@ -27,16 +27,6 @@ logger = logging.getLogger(__name__)
 
 SIMULATED_WORDS_PER_SECOND = 2.5  # how fast simulated callees speak: their "audio" for speech-to-text
 TELEPHONY = {"livekit": ("livekit", "sip"), "simulator": ("livekit", "sip")}  # simulated calls cost what a real one would
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    """Linear interpolation between closest ranks (as PostgreSQL's percentile_cont)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _config(call: Call) -> SkillbaseConfig | None:
@@ -163,6 +153,12 @@ def build_metrics(call: Call) -> tuple[CallMetrics, list[str]]:
     return metrics, steps
 
 
+def _priced(metrics: CallMetrics) -> Decimal:
+    """The components that have a price (a budget counts them even when another one has none)."""
+    parts = (metrics.cost_stt, metrics.cost_llm, metrics.cost_tts, metrics.cost_telephony)
+    return sum((part for part in parts if part is not None), Decimal(0))
+
+
 def record_call_metrics(call: Call) -> CallMetrics:
     """Measure an ended call, store its metrics and steps, and add its cost to its campaign's spend.
     Safe to run again: the call's metrics are replaced, and only the difference is added to spend."""
@@ -171,8 +167,7 @@ def record_call_metrics(call: Call) -> CallMetrics:
         previous = CallMetrics.objects.filter(call=call).first()
         spent_before = Decimal(0)
         if previous is not None:
-            parts = (previous.cost_stt, previous.cost_llm, previous.cost_tts, previous.cost_telephony)
-            spent_before = sum((part for part in parts if part is not None), Decimal(0))
+            spent_before = _priced(previous)
             rollups.apply(previous, previous.steps_reached, -1)
             metrics.pk = previous.pk
             StepReached.objects.filter(metrics_id=previous.pk).delete()
@@ -191,10 +186,7 @@ def record_call_metrics(call: Call) -> CallMetrics:
         )
         rollups.apply(metrics, steps, 1)
         # The priced components count even when another is unpriced: a budget must not ignore them.
-        spent = sum(
-            (part for part in (metrics.cost_stt, metrics.cost_llm, metrics.cost_tts, metrics.cost_telephony) if part is not None),
-            Decimal(0),
-        )
+        spent = _priced(metrics)
         if spent != spent_before:
             Campaign.objects.filter(pk=call.campaign_id).update(spent=F("spent") + (spent - spent_before))
     return metrics

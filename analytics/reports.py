@@ -7,7 +7,6 @@ Python aggregate on each connection, so both answer in SQL and give the same num
 from __future__ import annotations
 
 import datetime as dt
-import math
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
@@ -55,12 +54,7 @@ class _SqlitePercentile:
             self.fraction = fraction
 
     def finalize(self):
-        if not self.values:
-            return None
-        ordered = sorted(self.values)
-        position = (len(ordered) - 1) * self.fraction
-        low, high = math.floor(position), math.ceil(position)
-        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+        return rollups.percentile(self.values, self.fraction)
 
 
 @receiver(connection_created)

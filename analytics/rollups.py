@@ -39,6 +39,16 @@ def bucket_value(index: int) -> float:
     return (RATIO**index + RATIO ** (index + 1)) / 2 - 1
 
 
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Linear interpolation between closest ranks (as PostgreSQL's percentile_cont)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
 def histogram_percentile(histogram: dict[int, int], fraction: float) -> float | None:
     """As percentile_cont: interpolated between the two closest ranks, each read as its bucket's middle."""
     total = sum(histogram.values())
@@ -84,6 +94,20 @@ def _contribution(m: CallMetrics) -> dict:
     }
 
 
+def _add(row: DailyCallStats, metrics: CallMetrics, sign: int) -> None:
+    """Add (or take back) one call's figures to a day's row, in memory."""
+    for field, value in _contribution(metrics).items():
+        setattr(row, field, getattr(row, field) + value * sign)
+    for histogram, source in HISTOGRAMS.items():
+        value = getattr(metrics, source)
+        if value is not None:
+            counts = getattr(row, histogram)
+            index = str(bucket(value))
+            counts[index] = counts.get(index, 0) + sign
+            if counts[index] <= 0:
+                del counts[index]
+
+
 def _locked(model, key: dict):
     """The row for ``key``, locked until the transaction ends; created when missing."""
     for _attempt in range(5):
@@ -106,16 +130,7 @@ def apply(metrics: CallMetrics, steps: list[str], sign: int) -> None:
         "skillbase_version_id": metrics.skillbase_version_id, "day": day, "outcome": metrics.outcome, "is_simulated": metrics.is_simulated,
     }  # fmt: skip
     row = _locked(DailyCallStats, key)
-    for field, value in _contribution(metrics).items():
-        setattr(row, field, getattr(row, field) + value * sign)
-    for histogram, source in HISTOGRAMS.items():
-        value = getattr(metrics, source)
-        if value is not None:
-            counts = getattr(row, histogram)
-            index = str(bucket(value))
-            counts[index] = counts.get(index, 0) + sign
-            if counts[index] <= 0:
-                del counts[index]
+    _add(row, metrics, sign)
     if row.calls <= 0:  # the day's last call of this kind moved elsewhere
         row.delete()
     else:
@@ -142,14 +157,7 @@ def rebuild(chunk: int = 5000) -> tuple[int, int]:
                 organization_id=key[0], campaign_id=key[1], skillbase_id=key[2], skillbase_version_id=key[3], day=key[4], outcome=key[5],
                 is_simulated=key[6], cost_total=Decimal(0), latency_p50_histogram={}, latency_p95_histogram={}, greeting_histogram={},
             )  # fmt: skip
-        for field, value in _contribution(m).items():
-            setattr(row, field, getattr(row, field) + value)
-        for histogram, source in HISTOGRAMS.items():
-            value = getattr(m, source)
-            if value is not None:
-                counts = getattr(row, histogram)
-                index = str(bucket(value))
-                counts[index] = counts.get(index, 0) + 1
+        _add(row, m, 1)
     DailyCallStats.objects.bulk_create(calls.values(), batch_size=1000)
     steps: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     rows = StepReached.objects.order_by().values_list(

@@ -21,6 +21,12 @@ def organization_ids(user, *, role: str = Role.VIEWER) -> models.QuerySet:
     return Membership.objects.filter(user=user, role__in=roles_at_least(role)).values("organization_id")
 
 
+def organization_id_list(user, *, role: str = Role.VIEWER) -> list[int]:
+    """The same ids as ``organization_ids``, read now: a literal ``IN (1, 2)`` lets PostgreSQL walk an
+    (organization, …) index in order, where a subquery makes it sort every row first."""
+    return [next(iter(row.values())) for row in organization_ids(user, role=role)]
+
+
 def has_role(user, organization_id: int, role: str) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
