@@ -19,7 +19,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from bench_metrics import prepare
-from common import ROOT, ensure_database, setup_django
+from common import ROOT, ensure_database, free_port, setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/nv_bench_api"
 SERVER_ENV = {"ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0"}
@@ -70,12 +69,6 @@ def issue_token() -> str:
     ApiToken.objects.filter(user=user).delete()
     _token, secret = ApiToken.objects.issue(user, name="bench-api")
     return secret
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(url: str, port: int, log, *, conn_max_age: int) -> subprocess.Popen:

@@ -12,14 +12,12 @@ in text mode, written to the database. Retries and callbacks are left out: they 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import subprocess
 import sys
 import time
 
-from common import ROOT, ensure_database, setup_django
+from common import ROOT, ensure_database, salon_campaign, setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/nv_bench_campaign"
 
@@ -42,37 +40,15 @@ def prepare(contacts: int) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from campaigns.models import CallTask, Campaign
     from newvoice.models import Organization
-    from skillbases.models import Skillbase
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {Organization._meta.db_table}, django_q_ormq, django_q_task CASCADE")
     org = Organization.objects.create(name="Bench", slug="bench", max_concurrent_calls=10**6)
-    raw = json.loads((ROOT / "newvoice" / "demo" / "salon_ru.json").read_text(encoding="utf-8"))
-    skillbase = Skillbase(organization=org, name="Salon", **{k: raw[k] for k in ("context", "flow", "voice", "llm")})
-    skillbase.save()
-    campaign = Campaign.objects.create(
-        organization=org, name="Bench", skillbase=skillbase, dialer="simulator", calls_per_minute=100_000,
-        max_concurrent_calls=200, calling_days=[1, 2, 3, 4, 5, 6, 7], calling_window_start=dt.time(0, 0),
-        calling_window_end=dt.time(23, 59, 59), default_timezone="Europe/Moscow", max_attempts=1, retry_policy={},
-        # Callbacks and retries are scheduled minutes to hours ahead in real time: the campaign would
-        # not end, so the mix here is everyone else (the engine's retry paths have their own tests).
-        simulator_personas={"agree": 40, "refuse": 20, "opt_out": 5, "silent": 5, "interrupt": 5, "voicemail": 15, "busy": 5,
-                            "no_answer": 3, "invalid": 2},
-    )  # fmt: skip
-    CallTask.objects.bulk_create(
-        CallTask(
-            organization=org,
-            campaign=campaign,
-            phone=f"+7912{i:07d}",
-            name="Анна",
-            variables={"service": "маникюр"},
-            timezones=["Europe/Moscow"],
-        )  # fmt: skip
-        for i in range(contacts)
-    )
+    # Callbacks and retries are scheduled minutes to hours ahead in real time: the campaign would not
+    # end, so the mix is everyone else (the engine's retry paths have their own tests).
+    campaign = salon_campaign(org, "Bench", contacts, max_attempts=1, retry_policy={})
     return campaign.pk
 
 

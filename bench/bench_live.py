@@ -23,13 +23,12 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import ROOT, ensure_database, setup_django
+from common import ROOT, ensure_database, free_port, setup_django, wait_for_port
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/nv_bench_live"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/7"
@@ -90,22 +89,6 @@ def prepare(calls: int) -> tuple[int, list, str]:
     client = Client()
     client.force_login(user)
     return campaign.pk, live, client.cookies["sessionid"].value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"daphne did not listen on {port}")
 
 
 # The clients: plain asyncio + aiohttp, no Django, in processes of their own.

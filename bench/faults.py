@@ -38,7 +38,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,7 +47,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ROOT, ensure_database, setup_django
+from common import ROOT, ensure_database, free_port, salon_campaign, setup_django, wait_for_port
 
 LEASE_SECONDS = 60  # campaigns.dialing.LEASE_SECONDS (not configurable); checked after setup
 PUSH_LATENCY = 1.0  # seconds: an event later than this came from a database read, not a push
@@ -118,22 +117,6 @@ class PrivateRedis:
     def close(self) -> None:
         if self.process.poll() is None:
             self.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 # The product's processes
@@ -276,9 +259,7 @@ def prepare(contacts: int) -> tuple[int, str]:
     from django.db import connection
     from django.test import Client
 
-    from campaigns.models import CallTask, Campaign
     from newvoice.models import Membership, Organization, Role
-    from skillbases.models import Skillbase
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
@@ -286,31 +267,13 @@ def prepare(contacts: int) -> tuple[int, str]:
     org = Organization.objects.create(name="Faults", slug="faults", max_concurrent_calls=10**6)
     user = get_user_model().objects.create_user("watcher", password="bench-only", is_staff=True)
     Membership.objects.create(organization=org, user=user, role=Role.VIEWER)
-    raw = json.loads((ROOT / "newvoice" / "demo" / "salon_ru.json").read_text(encoding="utf-8"))
-    skillbase = Skillbase(organization=org, name="Salon", **{k: raw[k] for k in ("context", "flow", "voice", "llm")})
-    skillbase.save()
-    campaign = Campaign.objects.create(
-        organization=org, name="Faults", skillbase=skillbase, dialer="simulator", calls_per_minute=100_000,
-        max_concurrent_calls=200, calling_days=[1, 2, 3, 4, 5, 6, 7], calling_window_start=dt.time(0, 0),
-        calling_window_end=dt.time(23, 59, 59), default_timezone="Europe/Moscow", max_attempts=3,
+    campaign = salon_campaign(
+        org, "Faults", contacts, max_attempts=3,
         # Lost calls (a killed worker, a database restart mid-call) come back after the shortest delay;
         # callbacks and the other retries would wait hours, so the mix leaves them out.
         retry_policy={"lost": {"retry": True, "delay_minutes": 1}, "failed": {"retry": True, "delay_minutes": 1}},
         failure_threshold=1.0,  # a database restart fails a burst of calls: the safety rail must not pause the run
-        simulator_personas={"agree": 40, "refuse": 20, "opt_out": 5, "silent": 5, "interrupt": 5, "voicemail": 15, "busy": 5,
-                            "no_answer": 3, "invalid": 2},
     )  # fmt: skip
-    CallTask.objects.bulk_create(
-        CallTask(
-            organization=org,
-            campaign=campaign,
-            phone=f"+7912{i:07d}",
-            name="Анна",
-            variables={"service": "маникюр"},
-            timezones=["Europe/Moscow"],
-        )  # fmt: skip
-        for i in range(contacts)
-    )
     client = Client()
     client.force_login(user)
     return campaign.pk, client.cookies["sessionid"].value
