@@ -1,6 +1,8 @@
 from functools import partial
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -154,7 +156,12 @@ class Price(models.Model):
     model = models.CharField(_("model"), max_length=100, blank=True, help_text=_("Empty: every model of the provider."))
     unit = models.CharField(_("unit"), max_length=16, choices=Unit.choices)
     amount = models.DecimalField(_("price"), max_digits=14, decimal_places=6)
-    currency = models.CharField(_("currency"), max_length=3, default=default_currency)
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default=default_currency,
+        validators=[RegexValidator(r"^[A-Z]{3}$", _("A three-letter ISO 4217 code in capitals, e.g. USD or RUB."))],
+    )
     effective_from = models.DateField(_("effective from"))
     note = models.CharField(_("note"), max_length=300, blank=True)
 
@@ -170,9 +177,38 @@ class Price(models.Model):
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="price_not_negative"),
         ]
 
+    # What each component's usage is measured in: a price in another unit could never be applied.
+    UNITS = {
+        Component.LLM_INPUT: {Unit.MILLION_TOKENS},
+        Component.LLM_OUTPUT: {Unit.MILLION_TOKENS},
+        Component.STT: {Unit.MINUTE},
+        Component.TTS: {Unit.MINUTE, Unit.MILLION_CHARACTERS},
+        Component.TELEPHONY: {Unit.MINUTE},
+    }
+
     def __str__(self) -> str:
         what = f"{self.provider}/{self.model}" if self.model else self.provider
         return f"{self.get_component_display()} {what}: {self.amount} {self.currency} {self.get_unit_display()}"
+
+    def clean(self):
+        super().clean()
+        allowed = self.UNITS.get(self.component)
+        if allowed and self.unit not in allowed:
+            names = ", ".join(str(Price.Unit(unit).label) for unit in sorted(allowed))
+            raise ValidationError(
+                {"unit": _("%(component)s is priced %(units)s.") % {"component": self.get_component_display(), "units": names}}
+            )
+        # The database cannot refuse two list prices of one day (an empty organization never equals
+        # another), and which of them applies would be a guess.
+        same = Price.objects.filter(
+            organization=self.organization,
+            component=self.component,
+            provider=self.provider,
+            model=self.model,
+            effective_from=self.effective_from,
+        ).exclude(pk=self.pk)
+        if same.exists():
+            raise ValidationError({"effective_from": _("This component already has a price from that day; edit that one.")})
 
 
 class CallLogQuerySet(OrganizationQuerySet):

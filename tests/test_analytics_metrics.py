@@ -244,3 +244,25 @@ def test_a_call_ended_by_the_reaper_is_measured_from_what_it_logged(campaign):
     finish_call(call.pk, outcome="lost", error="The worker holding this call stopped answering.")
     metrics = CallMetrics.objects.get(call=call)
     assert metrics.outcome == "lost" and 39 <= metrics.talk_seconds <= 60
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"component": "llm_input", "unit": "minute"}, "unit"),
+        ({"component": "telephony", "unit": "1m_characters"}, "unit"),
+        ({"currency": "usd"}, "currency"),
+        ({"amount": "-1"}, None),  # the check constraint
+        ({"provider": "livekit", "model": "sip", "effective_from": dt.date(2026, 1, 1)}, "effective_from"),  # the seeded list price
+    ],
+)
+def test_a_price_that_could_never_apply_is_refused_naming_the_field(fields, field):
+    from django.core.exceptions import ValidationError
+
+    values = {"component": "telephony", "provider": "acme", "model": "", "unit": "minute", "amount": "0.02", "effective_from": TODAY}
+    price = Price(**{**values, **fields})
+    with pytest.raises(ValidationError) as refused:
+        price.full_clean()
+    if field is not None:
+        assert field in refused.value.message_dict
+    assert not Price.objects.filter(provider="acme").exists()
