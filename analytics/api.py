@@ -13,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics import reports
-from analytics.models import CallLog, CallMetrics
+from analytics.conversation import conversation
+from analytics.models import CallMetrics
 from analytics.serializers import (
     CallMetricsSerializer,
     CallSerializer,
@@ -76,23 +77,22 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def transcript(self, request, pk=None):
         call = self.get_object()
-        lines, step = [], ""
-        for event in CallLog.objects.filter(call=call, kind__in=[CallLog.Kind.TRANSCRIPT, CallLog.Kind.STEP]).order_by("seq"):
-            if event.kind == CallLog.Kind.STEP:
-                step = event.data.get("step", step)
-                continue
-            lines.append(
-                {
-                    "seq": event.seq,
-                    "role": event.role,
-                    "text": event.text,
-                    "interrupted": bool(event.data.get("interrupted")),
-                    "offset_ms": event.offset_ms,
-                    "latency_ms": event.data.get("latency_ms"),
-                    "step": step,
-                }  # fmt: skip
-            )
-        return Response({"call": call.pk, "status": call.status, "outcome": call.outcome, "lines": lines})
+        entries, truncated = conversation(call)  # the same reading as the admin's call page
+        lines = [
+            {
+                "seq": entry.seq,
+                "role": "assistant" if entry.kind == "bot" else "user",
+                "text": entry.text,
+                "interrupted": entry.interrupted,
+                "unheard": entry.unheard,
+                "offset_ms": entry.offset_ms,
+                "latency_ms": entry.latency_ms,
+                "step": entry.step,
+            }  # fmt: skip
+            for entry in entries
+            if entry.kind in ("bot", "callee")
+        ]
+        return Response({"call": call.pk, "status": call.status, "outcome": call.outcome, "lines": lines, "truncated": truncated})
 
 
 class MetricsSummaryView(APIView):

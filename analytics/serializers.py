@@ -50,6 +50,7 @@ class TranscriptLineSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=["user", "assistant"])
     text = serializers.CharField(allow_blank=True)
     interrupted = serializers.BooleanField()
+    unheard = serializers.CharField(allow_blank=True, help_text="What the bot meant to say after the callee cut it off.")
     offset_ms = serializers.IntegerField(help_text="Milliseconds since the call was queued.")
     latency_ms = serializers.FloatField(allow_null=True, help_text="For the bot's lines: how long the callee waited for it.")
     step = serializers.CharField(allow_blank=True, help_text="The flow step the conversation was in.")
@@ -60,6 +61,7 @@ class TranscriptSerializer(serializers.Serializer):
     status = serializers.CharField()
     outcome = serializers.CharField(allow_blank=True)
     lines = TranscriptLineSerializer(many=True)
+    truncated = serializers.BooleanField(help_text="True when the call is too long to list whole; its events list has everything.")
 
 
 class MetricsQuerySerializer(serializers.Serializer):

@@ -144,6 +144,17 @@ def test_transcript_of_a_call(booked, viewer):
     assert body["lines"][0]["latency_ms"] == 800.0 and body["lines"][1]["latency_ms"] is None
 
 
+def test_transcript_marks_what_an_interrupted_bot_did_not_say(campaign, viewer):
+    events = conversation(("assistant", "Записать вас на завтра"), ("user", "Да"), steps=("offer",))
+    events[1][3]["interrupted"] = True
+    events.insert(2, ("interruption", "assistant", "Записать вас на завтра", {"full": "Записать вас на завтра в три часа?"}))
+    call = ended_call(campaign, events=events)
+    body = api(viewer).get(f"/api/analytics/calls/{call.pk}/transcript").json()
+    first = body["lines"][0]
+    assert (first["interrupted"], first["unheard"], first["step"]) == (True, "в три часа?", "offer")
+    assert body["truncated"] is False and [line["role"] for line in body["lines"]] == ["assistant", "user"]
+
+
 def test_unknown_call_is_404(viewer):
     assert api(viewer).get("/api/analytics/calls/999999/transcript").status_code == 404
     assert api(viewer).get("/api/analytics/calls/abc/metrics").status_code == 404
