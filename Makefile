@@ -8,7 +8,7 @@ export DJANGO_SETTINGS_MODULE := newvoice.settings
 # The demo's simulated calls run at 0.3x their real length, so outcomes show within the first minute.
 export NEWVOICE_SIMULATOR_SPEED ?= 0.3
 
-.PHONY: install run test lint migrate seed messages clean
+.PHONY: install run test lint migrate seed messages clean services
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ lint: install
 messages: install
 	$(BIN)/python manage.py makemessages -l ru --ignore=.venv --ignore=var
 	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+# PostgreSQL, Redis and Chromium from Debian's packages, started on loopback (needs root).
+services:
+	bash deploy/services.sh
 
 clean:
 	rm -rf $(VENV) var
