@@ -173,3 +173,34 @@ def test_the_dialer_makes_one_pass(org, skillbase, settings):
     assert [(q.func(), q.task["args"], q.name()) for q in queued] == [
         ("campaigns.tasks.place_call", (call_id,), f"call-{call_id}") for call_id in calls
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_at_speed_zero_finishes_the_seeded_dental_campaign(settings):
+    """The virtual clock jumps to the next retry; the bucket must still refill after the jump (it
+    used to stay empty with the clock stopped there, and the run spun for ever)."""
+    import threading
+
+    settings.NEWVOICE_SIMULATOR_SPEED = 1.0  # the command's --speed lands in this override
+    call_command("seed_demo", stdout=StringIO())
+    campaign = Campaign.objects.get(name="Bright Smile appointment reminders")
+    run("start", campaign.pk)
+    done = threading.Event()
+
+    def run_it():
+        try:
+            run("run", campaign.pk, "--speed", "0", "--workers", "3")
+        finally:
+            done.set()
+
+    threading.Thread(target=run_it, daemon=True).start()
+    finished = done.wait(timeout=60)
+    if not finished:  # stop the loop (it ends once its campaign is no longer running), then fail
+        Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.CANCELLED)
+        done.wait(timeout=30)
+    assert finished, "campaign run --speed 0 did not return within 60 s"
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert not campaign.tasks.filter(status__in=[CallTask.Status.PENDING, CallTask.Status.IN_PROGRESS]).exists()
+    # Retries happened at their scheduled (virtual) times: some contact was called more than once.
+    assert Counter(campaign.calls.values_list("task_id", flat=True)).most_common(1)[0][1] > 1

@@ -16,13 +16,31 @@ import dateparser
 
 from voiceagent.flow.matching import normalise
 
-NUMBER_WORDS = {
-    "один": 1, "одного": 1, "час": 1, "два": 2, "двух": 2, "три": 3, "трех": 3, "четыре": 4, "четырех": 4,
-    "пять": 5, "пяти": 5, "шесть": 6, "шести": 6, "семь": 7, "семи": 7, "восемь": 8, "восьми": 8,
-    "девять": 9, "девяти": 9, "десять": 10, "десяти": 10, "одиннадцать": 11, "одиннадцати": 11,
-    "двенадцать": 12, "двенадцати": 12, "полдень": 12, "полудня": 12,
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "noon": 12,
+# Number words as speech-to-text writes them, in every case a time phrase uses ("в пять", "после
+# пяти", "к пятнадцати"). Tens are followed by units ("двадцать один" is 21); "пятнадцать тридцать"
+# is two numbers, an hour and its minutes.
+_UNITS = {
+    "ноль": 0, "нуля": 0, "один": 1, "одна": 1, "одну": 1, "одного": 1, "одной": 1, "два": 2, "две": 2, "двух": 2,
+    "три": 3, "трех": 3, "четыре": 4, "четырех": 4, "пять": 5, "пяти": 5, "шесть": 6, "шести": 6, "семь": 7, "семи": 7,
+    "восемь": 8, "восьми": 8, "девять": 9, "девяти": 9,
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+}  # fmt: skip
+_TEENS = {
+    "десять": 10, "десяти": 10, "одиннадцать": 11, "одиннадцати": 11, "двенадцать": 12, "двенадцати": 12,
+    "тринадцать": 13, "тринадцати": 13, "четырнадцать": 14, "четырнадцати": 14, "пятнадцать": 15, "пятнадцати": 15,
+    "шестнадцать": 16, "шестнадцати": 16, "семнадцать": 17, "семнадцати": 17, "восемнадцать": 18, "восемнадцати": 18,
+    "девятнадцать": 19, "девятнадцати": 19, "полдень": 12, "полудня": 12, "полночь": 0, "полуночи": 0,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "noon": 12, "midnight": 0,
+}  # fmt: skip
+_TENS = {
+    "двадцать": 20, "двадцати": 20, "тридцать": 30, "тридцати": 30, "сорок": 40, "сорока": 40,
+    "пятьдесят": 50, "пятидесяти": 50, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+}  # fmt: skip
+# «в половине четвертого» is 3:30, «в четверть шестого» 5:15: the hour named is the one being entered.
+_ORDINAL_HOURS = {
+    "первого": 1, "второго": 2, "третьего": 3, "четвертого": 4, "пятого": 5, "шестого": 6, "седьмого": 7,
+    "восьмого": 8, "девятого": 9, "десятого": 10, "одиннадцатого": 11, "двенадцатого": 12,
 }  # fmt: skip
 WEEKDAYS = {
     "понедельник": 0, "вторник": 1, "среду": 2, "среда": 2, "четверг": 3, "пятницу": 4, "пятница": 4,
@@ -34,17 +52,42 @@ PARTS_OF_DAY = {
     "утром": 10, "утра": None, "morning": 10, "днем": 14, "дня": None, "afternoon": 14,
     "вечером": 18, "вечера": None, "evening": 18, "tonight": 19, "ночи": None,
 }  # fmt: skip
-_RAW_CLOCK = re.compile(r"\b(\d{1,2})[:.](\d{2})\b")
-_CLOCK = re.compile(r"\b(\d{1,2})h(\d{2})\b")  # "15:30" after normalising, which drops the colon
-_HOUR = re.compile(
-    r"\b(?:в|во|после|к|около|часов в|at|after|around|by|about)\s+(\d{1,2})(?:\s*(утра|дня|вечера|ночи|am|pm|часов|часа|час|o'clock))?\b"
+# "15:30", "15.30" and "15-30" as typed or transcribed; normalising would turn them into two numbers.
+_RAW_CLOCK = re.compile(r"\b(\d{1,2})[:.\-](\d{2})\b")
+_MARKER = r"(?:\s+(утра|дня|вечера|ночи|am|pm))?"
+_PREPOSITION = r"(?:в|во|к|после|около|до|часов в|at|after|around|by|about|before)"
+# Each gives (hour, minutes, marker) of a time of day; the first found wins.
+_CLOCKS = (
+    re.compile(r"\b(\d{1,2})h(\d{2})\b" + _MARKER),  # "15:30", "15-30"
+    re.compile(r"\b(\d{1,2})\s*(?:часов|часа|час|hours|hour)\s+(\d{1,2})\s*(?:минут|минуты|минуту|minutes)?\b" + _MARKER),
+    re.compile(r"(?:^|(?<=\s))(\d{1,2})\s(\d{2})\b" + _MARKER),  # "в 15 30", "пятнадцать тридцать"
 )
+_HOUR = re.compile(r"\b" + _PREPOSITION + r"\s+(\d{1,2})(?:\s*(утра|дня|вечера|ночи|am|pm|часов|часа|час|o'clock))?\b")
 _BARE_PM = re.compile(r"\b(\d{1,2})\s*(am|pm|утра|дня|вечера|ночи)\b")
+_HALF_QUARTER = re.compile(r"\b(?:в\s+)?(половине|пол|четверть)\s+(" + "|".join(_ORDINAL_HOURS) + r")\b" + _MARKER)
+_TO_THE_HOUR = re.compile(r"\b(?:в\s+)?без\s+(четверти|\d{1,2})\s+(?:минут\s+)?(\d{1,2})\b" + _MARKER)
+_PAST_TO = re.compile(r"\b(half|quarter|\d{1,2})\s+(?:minutes\s+)?(past|after|to|before)\s+(\d{1,2})\b" + _MARKER)
+_DURATION_BEFORE = re.compile(r"\b(?:через|за|in|within)\s*$")
 _DAY_AFTER_TOMORROW = re.compile(r"\bday after tomorrow\b")
 
 
 def _digits(text: str) -> str:
-    return " ".join(str(NUMBER_WORDS[w]) if w in NUMBER_WORDS and w != "час" else w for w in text.split())
+    """Number words as digits: «в пятнадцать тридцать» → "в 15 30", "ноль ноль" → "00"."""
+    tokens: list[str] = []
+    for word in text.split():
+        value = _UNITS.get(word, _TEENS.get(word, _TENS.get(word)))
+        if value is None:
+            tokens.append(word)
+        elif word in _UNITS and tokens and tokens[-1] in _TENS_DIGITS and value > 0:
+            tokens[-1] = str(int(tokens[-1]) + value)
+        elif word in _UNITS and tokens and tokens[-1] == "0" and value >= 0:
+            tokens[-1] = f"0{value}"  # «семнадцать ноль ноль», «девять ноль пять»
+        else:
+            tokens.append(str(value))
+    return " ".join(tokens)
+
+
+_TENS_DIGITS = {"20", "30", "40", "50"}
 
 
 def _adjust(hour: int, marker: str | None) -> int:
@@ -56,11 +99,47 @@ def _adjust(hour: int, marker: str | None) -> int:
     return hour + 12 if 1 <= hour <= 7 else hour
 
 
+def _clock(hour: int, minute: int, marker: str | None) -> dt.time | None:
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None
+    return dt.time(_adjust(hour, marker) % 24, minute)
+
+
+def _spoken_clock(text: str) -> tuple[dt.time | None, re.Match | None]:
+    """A time said with its minutes: "15 30", «половине четвертого», «без четверти пять», "quarter to five"."""
+    for pattern in _CLOCKS:
+        for match in pattern.finditer(text):
+            if _DURATION_BEFORE.search(text[: match.start()]):
+                continue  # «через 2 часа 30 минут» is a while from now, not a time of day
+            moment = _clock(int(match.group(1)), int(match.group(2)), match.group(3))
+            if moment is not None:
+                return moment, match
+    match = _HALF_QUARTER.search(text)
+    if match:
+        minute = 15 if match.group(1) == "четверть" else 30
+        return _clock(_ORDINAL_HOURS[match.group(2)] - 1, minute, match.group(3)), match
+    match = _TO_THE_HOUR.search(text)
+    if match:
+        before = 15 if match.group(1) == "четверти" else int(match.group(1))
+        hour = int(match.group(2))
+        if 0 < before < 60 and 1 <= hour <= 24:
+            return _clock(hour - 1, 60 - before, match.group(3)), match
+    match = _PAST_TO.search(text)
+    if match:
+        minutes = {"half": 30, "quarter": 15}.get(match.group(1)) or int(match.group(1))
+        hour = int(match.group(3))
+        if match.group(2) in ("to", "before"):
+            hour, minutes = hour - 1, 60 - minutes
+        if 0 < minutes < 60 and 0 <= hour <= 23:
+            return _clock(hour, minutes, match.group(4)), match
+    return None, None
+
+
 def _time_of_day(text: str) -> tuple[dt.time | None, str]:
     """The time mentioned and the text with it removed."""
-    for clock in _CLOCK.finditer(text):
-        if int(clock.group(1)) < 24 and int(clock.group(2)) < 60:
-            return dt.time(int(clock.group(1)), int(clock.group(2))), text[: clock.start()] + " " + text[clock.end() :]
+    moment, match = _spoken_clock(text)
+    if moment is not None and match is not None:
+        return moment, text[: match.start()] + " " + text[match.end() :]
     for pattern in (_HOUR, _BARE_PM):
         match = pattern.search(text)
         if match:

@@ -1,3 +1,4 @@
+import datetime as dt
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -78,12 +79,15 @@ class Command(BaseCommand):
             if problems:
                 raise CommandError("Cannot start: " + " ".join(str(p) for p in problems))
         simulated = get_dialer(campaign.dialer or None).simulated
-        clock = timezone.now()
+        # The run's clock is real time plus how far it has jumped ahead; it keeps moving with real
+        # time, so the token bucket refills after a jump as it does before one.
+        ahead = dt.timedelta(0)
+        token = dt.timedelta(seconds=60 / campaign.calls_per_minute)
         pending = []
         with ThreadPoolExecutor(max_workers=workers) as pool:
             while True:
                 close_old_connections()
-                clock = max(clock, timezone.now())
+                clock = timezone.now() + ahead
                 calls: list[int] = []
                 reap(timezone.now())
                 # This campaign only: the clock may run ahead of real time, which no other campaign's
@@ -97,8 +101,10 @@ class Command(BaseCommand):
                 if simulated and not calls and not pending and not campaign.calls.live().exists():
                     upcoming = campaign.tasks.filter(status=CallTask.Status.PENDING).order_by("next_attempt_at").first()
                     if upcoming and upcoming.next_attempt_at > clock:
-                        clock = upcoming.next_attempt_at
+                        ahead += upcoming.next_attempt_at - clock
                         continue
+                    if upcoming:
+                        ahead += token  # due, and nothing is live: only the empty bucket holds it back
                 if pending:
                     wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)  # a call that ends frees a slot: fill it at once
                 else:
