@@ -5,12 +5,11 @@ from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from analytics.conversation import conversation
-from analytics.models import CallLog, CallMetrics, Price
+from analytics.models import CallMetrics, Price
 from analytics.templatetags.analytics_format import money
 from campaigns.admin import CallAdmin
 from campaigns.models import Call
@@ -124,21 +123,6 @@ class CallMetricsAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         return conversation_link(obj.call_id)
 
 
-@admin.register(CallLog)
-class CallLogAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
-    """A call's events and transcript, written by the agent as the call goes."""
-
-    read_only = True
-    list_display = ("call", "seq", "kind", "role", "short_text", "offset_ms", "created_at")
-    list_filter = ("kind", "role")
-    list_select_related = ("call",)
-    fields = ("call", "campaign", "seq", "kind", "role", "text", "data", "offset_ms", "created_at")
-
-    @admin.display(description=_("text"))
-    def short_text(self, obj) -> str:
-        return Truncator(obj.text).chars(80)
-
-
 class CallMetricsInline(ReadOnlyInline, admin.StackedInline):
     model = CallMetrics
     fields = METRICS_SUMMARY
@@ -149,34 +133,20 @@ class CallMetricsInline(ReadOnlyInline, admin.StackedInline):
         return total_cost(obj)
 
 
-class CallLogInline(ReadOnlyInline, admin.TabularInline):
-    model = CallLog
-    fields = ("seq", "offset_ms", "kind", "role", "text")
-    readonly_fields = fields
-    max_rows = 200
-    verbose_name_plural = _("events (the first 200)")
-
-
-# A call's page shows its metrics and events. Those live in this app, which depends on campaigns
-# and not the other way round, so the call admin is extended here rather than there.
+# The call's page (campaigns owns the call and its events) also shows what analytics measured of it
+# and the call as a conversation. Analytics depends on campaigns and not the other way round, so
+# the measured view of the call is registered here, over campaigns' own.
 admin.site.unregister(Call)
 
 
 @admin.register(Call)
-class CallWithEventsAdmin(CallAdmin):
-    inlines = [CallMetricsInline, CallLogInline]
-    fieldsets = (*CallAdmin.fieldsets, (_("Events"), {"fields": ("events_link",)}))
-    readonly_fields = ("events_link",)
+class MeasuredCallAdmin(CallAdmin):
+    inlines = [CallMetricsInline, *CallAdmin.inlines]
     list_display = (*CallAdmin.list_display, "conversation_page")
     change_form_template = "admin/analytics/call/change_form.html"
 
     class Media:
         css = {"all": ["analytics/admin.css"]}
-
-    @admin.display(description=_("all events"))
-    def events_link(self, obj) -> str:
-        url = reverse("admin:analytics_calllog_changelist") + f"?call__id__exact={obj.pk}"
-        return format_html('<a href="{}">{}</a>', url, _("All events of this call"))
 
     @admin.display(description=_("conversation"))
     def conversation_page(self, obj) -> str:

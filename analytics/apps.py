@@ -10,10 +10,6 @@ class AnalyticsConfig(AppConfig):
         from django.db import connections
 
         from analytics import reports  # registers the SQLite percentile aggregate on new connections
-        from analytics.metrics import on_call_finished
-        from campaigns.signals import call_finished
-
-        call_finished.connect(on_call_finished, dispatch_uid="analytics.record_call_metrics")
 
         for connection in connections.all(initialized_only=True):
             if connection.connection is not None:

@@ -2,7 +2,7 @@
 
 On connect: a snapshot, then new events in order, each once. Pushed batches arrive through the
 channel layer (groups ``call-<id>``, ``campaign-<id>``) when it is shared between processes; the
-database is read every half second when it is not, and every few seconds anyway (see analytics.live).
+database is read every half second when it is not, and every few seconds anyway (see analytics.watch).
 
 Close codes: 4400 a bad ``?after=``, 4401 not logged in, 4404 no such call or campaign in the user's
 organizations. The socket is accepted before it is closed so that a browser can read the code (a
@@ -23,7 +23,9 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
 
-from analytics import live
+from analytics import counters
+from analytics.watch import POLL_SECONDS, RECONCILE_SECONDS, Watch, parse_after
+from campaigns import push
 from campaigns.models import Call, Campaign
 from newvoice.tenancy import get_for_user
 
@@ -126,7 +128,7 @@ class Relay:
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     model: type  # Call or Campaign
-    watch: live.Watch | None = None
+    watch: Watch | None = None
     relay: Relay | None = None
     tasks: tuple = ()
     # No channel of its own: Channels would read it in the consumer's main loop, where a Redis outage
@@ -140,7 +142,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         try:
-            after = live.parse_after(self.scope.get("query_string", b""))
+            after = parse_after(self.scope.get("query_string", b""))
         except ValueError:
             await self.close(code=4400)
             return
@@ -148,9 +150,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if not await database_sync_to_async(self._visible)(user, pk):
             await self.close(code=4404)  # another organization's call looks like a missing one
             return
-        self.watch = live.Watch(after=after, **{f"{self.model._meta.model_name}_id": pk})
+        self.watch = Watch(after=after, **{f"{self.model._meta.model_name}_id": pk})
         layer = get_channel_layer()
-        self.push = live.is_shared(layer)
+        self.push = push.is_shared(layer)
         self.inbox: asyncio.Queue = asyncio.Queue(maxsize=INBOX_SIZE)
         if self.push:  # before the snapshot: whatever commits meanwhile waits in the inbox, and is dropped as a repeat
             self.relay = Relay.of(layer)
@@ -174,7 +176,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     async def _pushed(self) -> None:
-        """Batches pushed by ``analytics.live.publish``, through the relay."""
+        """Batches pushed by ``campaigns.push.publish``, through the relay."""
         while True:
             batch = await self.inbox.get()
             async with self.lock:
@@ -188,24 +190,26 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Poll (without a shared layer) or check now and then (with one); refresh campaign counters."""
         checked = counted = time.monotonic()
         while True:
-            await asyncio.sleep(live.POLL_SECONDS)
+            await asyncio.sleep(POLL_SECONDS)
             now = time.monotonic()
             # Pushed-to watchers check the database now and then; while the layer is down, at the polling pace.
             pushed = self.push and self.relay is not None and self.relay.healthy
-            every = live.RECONCILE_SECONDS if pushed else live.POLL_SECONDS
+            every = RECONCILE_SECONDS if pushed else POLL_SECONDS
             try:
                 if not pushed or now - checked >= every:
                     checked = now
                     async with self.lock:
                         for item in await database_sync_to_async(self.watch.catch_up)(every=every):
                             await self.send_json(item)
-                if self.watch.campaign_id and (self.watch.dirty or now - counted >= live.COUNTERS_SECONDS):
+                if self.watch.campaign_id and (self.watch.dirty or now - counted >= counters.EVERY_SECONDS):
                     counted = now
-                    campaign_id = self.watch.campaign_id
-                    counts = live.cached_counts(campaign_id) or await database_sync_to_async(live.campaign_counts)(campaign_id)
-                    counters = self.watch.counters_update(counts)
-                    if counters is not None:
-                        await self.send_json({"type": "counters", "counters": counters})
+                    campaign_id, after = self.watch.campaign_id, self.watch.dirty_at if self.watch.dirty else 0.0
+                    counts = counters.cached_counts(campaign_id, read_after=after) or await database_sync_to_async(
+                        counters.campaign_counts
+                    )(campaign_id, read_after=after)
+                    changed = self.watch.counters_update(counts)
+                    if changed is not None:
+                        await self.send_json({"type": "counters", "counters": changed})
             except Exception:  # a database hiccup must not end the stream; the next round catches up
                 logger.exception("Live stream %s could not catch up", self.watch.groups())
 

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 from django.utils.text import Truncator
 
-from analytics.models import CallLog
-from campaigns.models import Call
+from campaigns.models import Call, CallLog
 
 MAX_EVENTS = 2000  # a call this long is shown from its start; the full log stays in the event list
 # Agent state changes come several times a turn and usage reports are priced, not read: neither is shown.

@@ -11,16 +11,15 @@ import logging
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from analytics import rollups, sentiment_llm
-from analytics.models import CallLog, CallMetrics, StepReached
+from analytics.models import CallMetrics, StepReached
 from analytics.pricing import PriceBook, Usage
 from analytics.quality import qa_flags, sentiment
 from analytics.rollups import percentile
-from campaigns.models import Call, Campaign
+from campaigns.models import Call, CallLog, Campaign
 from skillbases.schemas import SkillbaseConfig
 
 logger = logging.getLogger(__name__)
@@ -159,47 +158,50 @@ def _priced(metrics: CallMetrics) -> Decimal:
     return sum((part for part in parts if part is not None), Decimal(0))
 
 
-def record_call_metrics(call: Call) -> CallMetrics:
-    """Measure an ended call, store its metrics and steps, and add its cost to its campaign's spend.
-    Safe to run again: the call's metrics are replaced, and only the difference is added to spend."""
+def measure_call(call: Call) -> tuple[CallMetrics, Decimal]:
+    """Measure an ended call and store its metrics, steps and daily figures, replacing what an
+    earlier measurement stored; returns them and how much the call's priced cost changed (what the
+    campaign's spend must add). The components that have a price count even when another one has none: a budget must
+    not ignore them."""
     metrics, steps = build_metrics(call)
-    with transaction.atomic():
-        previous = CallMetrics.objects.filter(call=call).first()
-        spent_before = Decimal(0)
-        if previous is not None:
-            spent_before = _priced(previous)
-            rollups.apply(previous, previous.steps_reached, -1)
-            metrics.pk = previous.pk
-            StepReached.objects.filter(metrics_id=previous.pk).delete()
-        metrics.save()
-        StepReached.objects.bulk_create(
-            StepReached(
-                metrics=metrics,
-                organization_id=call.organization_id,
-                campaign_id=call.campaign_id,
-                skillbase_version_id=call.skillbase_version_id,
-                step=step,
-                position=i,
-                ended_at=metrics.ended_at,
-            )  # fmt: skip
-            for i, step in enumerate(steps)
-        )
-        rollups.apply(metrics, steps, 1)
-        # The priced components count even when another is unpriced: a budget must not ignore them.
-        spent = _priced(metrics)
-        if spent != spent_before:
-            Campaign.objects.filter(pk=call.campaign_id).update(spent=F("spent") + (spent - spent_before))
-    return metrics
+    previous = CallMetrics.objects.filter(call=call).first()
+    spent_before = Decimal(0)
+    if previous is not None:
+        spent_before = _priced(previous)
+        rollups.apply(previous, previous.steps_reached, -1)
+        metrics.pk = previous.pk
+        StepReached.objects.filter(metrics_id=previous.pk).delete()
+    metrics.save()
+    StepReached.objects.bulk_create(
+        StepReached(
+            metrics=metrics,
+            organization_id=call.organization_id,
+            campaign_id=call.campaign_id,
+            skillbase_version_id=call.skillbase_version_id,
+            step=step,
+            position=i,
+            ended_at=metrics.ended_at,
+        )  # fmt: skip
+        for i, step in enumerate(steps)
+    )
+    rollups.apply(metrics, steps, 1)
+    return metrics, _priced(metrics) - spent_before
 
 
-def on_call_finished(sender, call: Call, **kwargs) -> None:
-    """Receiver of ``campaigns.signals.call_finished``: measuring must never keep a call from ending."""
-    try:
-        with transaction.atomic():
-            metrics = record_call_metrics(call)
-    except Exception:
-        logger.exception("Could not record the metrics of call %s", call.pk)
-        return
+def measure_ended_call(call: Call) -> Decimal:
+    """The measurer ``finish_call`` runs (``NEWVOICE_CALL_MEASURER``): the call's metrics, and the
+    LLM's second opinion of its sentiment queued when the skillbase has an LLM."""
+    metrics, added = measure_call(call)
     config = _config(call)
     if metrics.turns and config is not None and sentiment_llm.configured(config):
         transaction.on_commit(lambda: async_task("analytics.sentiment_llm.rate_call", call.pk, task_name=f"sentiment-{call.pk}"))
+    return added
+
+
+@transaction.atomic
+def record_call_metrics(call: Call) -> CallMetrics:
+    """Measure an ended call again (prices changed, a rebuild): its metrics are replaced, the
+    difference in cost goes to its campaign's spend and the campaign's safety rails apply."""
+    metrics, added = measure_call(call)
+    Campaign.objects.get(pk=call.campaign_id).add_spend(added)
+    return metrics

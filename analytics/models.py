@@ -1,16 +1,11 @@
-from functools import partial
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import IntegrityError, models, transaction
-from django.db.models import Max
-from django.utils import timezone
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from analytics import live
 from campaigns.models import Call, Campaign, Outcome
-from newvoice.tenancy import OrganizationQuerySet, OwnedModel
+from newvoice.tenancy import OwnedModel
 from skillbases.models import Skillbase, SkillbaseVersion
 
 MONEY = {"max_digits": 14, "decimal_places": 6, "null": True, "blank": True}
@@ -209,86 +204,6 @@ class Price(models.Model):
         ).exclude(pk=self.pk)
         if same.exists():
             raise ValidationError({"effective_from": _("This component already has a price from that day; edit that one.")})
-
-
-class CallLogQuerySet(OrganizationQuerySet):
-    def append(self, call: Call, kind: str, *, role: str = "", text: str = "", data: dict | None = None) -> "CallLog":
-        return self.append_many(call, [(kind, role, text, data or {})])[0]
-
-    def append_many(self, call: Call, events: list[tuple[str, str, str, dict]]) -> list["CallLog"]:
-        """Add the call's next events, numbered in order. The agent, the dialer and the reaper may
-        all write to one call, so the sequence is taken optimistically and retried if another
-        writer took a number first; one transaction for the whole batch."""
-        offset = max(int((timezone.now() - call.created_at).total_seconds() * 1000), 0)
-        for _attempt in range(5):
-            top = self.filter(call=call).aggregate(top=Max("seq"))["top"] or 0
-            rows = [
-                CallLog(
-                    organization_id=call.organization_id,
-                    campaign_id=call.campaign_id,
-                    call=call,
-                    seq=top + i,
-                    kind=kind,
-                    role=role,
-                    text=text,
-                    data=data,
-                    offset_ms=offset,
-                )  # fmt: skip
-                for i, (kind, role, text, data) in enumerate(events, start=1)
-            ]
-            try:
-                with transaction.atomic():
-                    created = self.bulk_create(rows)
-            except IntegrityError:
-                continue
-            # Watchers of the call and its campaign get the events once they are committed.
-            transaction.on_commit(partial(live.publish, created))
-            return created
-        raise RuntimeError(f"Could not append events to call {call.pk}: the sequence kept being taken.")
-
-
-class CallLog(OwnedModel):
-    """One event of a call, in order: transcript lines, state changes, tool calls, errors."""
-
-    class Kind(models.TextChoices):
-        CALL_STARTED = "call_started", _("Call started")
-        ANSWERED = "answered", _("Answered")
-        TRANSCRIPT = "transcript", _("Transcript")
-        STATE = "state", _("State change")
-        STEP = "step", _("Step change")
-        TOOL_CALL = "tool_call", _("Tool call")
-        INTERRUPTION = "interruption", _("Interruption")
-        METRICS = "metrics", _("Turn metrics")
-        ERROR = "error", _("Error")
-        CALL_ENDED = "call_ended", _("Call ended")
-
-    class Role(models.TextChoices):
-        USER = "user", _("Callee")
-        ASSISTANT = "assistant", _("Bot")
-        SYSTEM = "system", _("System")
-
-    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="logs", verbose_name=_("call"))
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", verbose_name=_("campaign"))
-    seq = models.PositiveIntegerField(_("sequence"))
-    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    role = models.CharField(_("role"), max_length=16, choices=Role.choices, blank=True)
-    text = models.TextField(_("text"), blank=True)
-    data = models.JSONField(_("data"), default=dict, blank=True)
-    offset_ms = models.PositiveIntegerField(_("offset"), default=0, help_text=_("Milliseconds since the call was queued."))
-    created_at = models.DateTimeField(_("time"), auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("call event")
-        verbose_name_plural = _("call events")
-        ordering = ["call", "seq"]
-        constraints = [models.UniqueConstraint(fields=["call", "seq"], name="calllog_unique_seq")]
-        # A campaign's live stream resumes "after event id N" of that campaign.
-        indexes = [models.Index(fields=["campaign", "id"], name="calllog_campaign_id_idx")]
-
-    objects = CallLogQuerySet.as_manager()
-
-    def __str__(self) -> str:
-        return f"{self.call_id}#{self.seq} {self.kind}"
 
 
 class DailyCallStats(OwnedModel):

@@ -5,8 +5,7 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from analytics.models import CallLog
-from campaigns.models import Call, Campaign, Outcome
+from campaigns.models import Call, CallLog, Campaign, Outcome
 from newvoice.tenancy import get_for_user
 
 MAX_CAMPAIGNS = 20  # one socket each

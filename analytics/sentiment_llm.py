@@ -12,7 +12,8 @@ import logging
 import os
 import re
 
-from analytics.models import CallLog, CallMetrics
+from analytics.models import CallMetrics
+from campaigns.models import CallLog
 from skillbases.schemas import SkillbaseConfig
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
-from analytics.models import CallLog, CallMetrics
+from analytics.models import CallMetrics
 from analytics.reports import GROUPS
-from campaigns.models import Call, Campaign
+from campaigns.models import Call, CallLog, Campaign
 from newvoice.api import VisibleRowField
 from newvoice.models import Organization
 from skillbases.models import Skillbase, SkillbaseVersion

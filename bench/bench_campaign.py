@@ -55,8 +55,7 @@ def prepare(contacts: int) -> int:
 def run(url: str, contacts: int, workers: int) -> dict:
     from django.db.models import Count
 
-    from analytics.models import CallLog
-    from campaigns.models import Call, Campaign
+    from campaigns.models import Call, CallLog, Campaign
 
     campaign_id = prepare(contacts)
     manage = [sys.executable, str(ROOT / "manage.py")]

@@ -144,7 +144,7 @@ async def write(calls: list, events: int, rate: float) -> dict[int, tuple[float,
     from asgiref.sync import sync_to_async
     from django.db import transaction
 
-    from analytics.models import CallLog
+    from campaigns.models import CallLog
 
     committed: dict[int, tuple[float, int]] = {}  # event id: (commit time, call id)
 

@@ -432,7 +432,7 @@ def stuck_calls(campaign_id: int) -> int:
 
 def monitor_phases(monitor: Monitor, campaign_id: int, outages: list[Fault]) -> dict:
     """Events the WebSocket got against the CallLog rows, before, during and after each Redis outage."""
-    from analytics.models import CallLog
+    from campaigns.models import CallLog
 
     rows = list(CallLog.objects.filter(campaign_id=campaign_id).values_list("pk", "created_at"))
     phases: dict[str, dict] = {}

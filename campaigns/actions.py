@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from campaigns.models import Call, CallTask, ContactImport, DoNotCallEntry, Outcome
-from campaigns.signals import call_finished
+from campaigns.models import Call, CallLog, CallTask, ContactImport, DoNotCallEntry, Outcome
 from newvoice import audit
 from newvoice.models import AuditEntry
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -106,11 +111,15 @@ def finish_call(
     error: str = "",
     sip_status_code: int | None = None,
     lease_expired_before=None,
+    details: dict | None = None,
     **call_fields,
 ) -> Call:
-    """Record how a call ended and move its contact on. Idempotent: a call that has already ended
-    keeps its first ending. ``lease_expired_before`` (the reaper) ends the call only if its lease
-    really ran out, so a worker that renewed in the meantime keeps it."""
+    """End a call, whichever door ended it (its agent, the simulator, a dialer that failed, the
+    reaper, a cancel), in one transaction: the call row, its single ``call_ended`` event (with
+    ``details`` such as ring and talk seconds), its contact moved on, its measurement and cost, the
+    campaign's safety rails. Idempotent: a call that has already ended keeps its first ending.
+    ``lease_expired_before`` (the reaper) ends the call only if its lease really ran out, so a
+    worker that renewed in the meantime keeps it."""
     # of=("self",): lock the call only. With select_related, Django would also lock the task and the
     # campaign FOR UPDATE, and a campaign locked here deadlocks with a dispatcher inserting its calls.
     call = Call.objects.select_for_update(of=("self",)).select_related("task", "campaign").get(pk=call_id)
@@ -126,6 +135,10 @@ def finish_call(
         setattr(call, name, value)
     fields = ["status", "outcome", "ended_at", "collected", "callback_at", "last_step", "error", "sip_status_code", "lease_expires_at"]
     call.save(update_fields=[*fields, *call_fields])
+    ended = {**(details or {}), "outcome": outcome}
+    if sip_status_code is not None:
+        ended["sip_status_code"] = sip_status_code
+    CallLog.objects.append(call, CallLog.Kind.CALL_ENDED, role=CallLog.Role.SYSTEM, text=call.error, data=ended)
     task = CallTask.objects.select_for_update().get(pk=call.task_id)
     if collected:
         task.result = {**task.result, **collected}
@@ -135,9 +148,22 @@ def finish_call(
         add_to_do_not_call(
             call.organization_id, call.phone, reason="Asked on a call not to be called again", source=DoNotCallEntry.Source.OPT_OUT
         )
-    call_finished.send(sender=Call, call=call)  # analytics measures it and adds its cost to the campaign's spend
     campaign = call.campaign
-    campaign.refresh_from_db(fields=["status", "spent"])
-    campaign.apply_safety_rails()
+    campaign.add_spend(_measure(call))  # and the safety rails, even when the call could not be measured
     campaign.complete_if_done()
     return call
+
+
+def _measure(call: Call) -> Decimal:
+    """The measurer's verdict on an ended call: what it adds to the campaign's spend. A measurer
+    that fails rolls back only its own writes; the call ends all the same, says why it has no
+    metrics, and the campaign's safety rails still apply."""
+    measure = import_string(settings.NEWVOICE_CALL_MEASURER)
+    try:
+        with transaction.atomic():
+            return measure(call)
+    except Exception as exc:
+        logger.exception("Could not measure call %s", call.pk)
+        call.unmeasured_reason = f"{type(exc).__name__}: {exc}"[:500]
+        call.save(update_fields=["unmeasured_reason"])
+        return Decimal(0)

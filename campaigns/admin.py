@@ -8,12 +8,13 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from campaigns.actions import add_to_do_not_call, remove_from_do_not_call
 from campaigns.admin_contacts import ContactFilesMixin, DoNotCallImportMixin
-from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry
+from campaigns.models import Call, CallLog, CallTask, Campaign, ContactImport, DoNotCallEntry
 from newvoice import audit
 from newvoice.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ReadOnlyInline, ScopedRelatedFieldListFilter
 from newvoice.models import AuditEntry
@@ -216,6 +217,29 @@ class CallTaskAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     inlines = [CallInline]
 
 
+class CallLogInline(ReadOnlyInline, admin.TabularInline):
+    model = CallLog
+    fields = ("seq", "offset_ms", "kind", "role", "text")
+    readonly_fields = fields
+    max_rows = 200
+    verbose_name_plural = _("events (the first 200)")
+
+
+@admin.register(CallLog)
+class CallLogAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    """A call's events and transcript, written by the agent and the engine as the call goes."""
+
+    read_only = True
+    list_display = ("call", "seq", "kind", "role", "short_text", "offset_ms", "created_at")
+    list_filter = ("kind", "role")
+    list_select_related = ("call",)
+    fields = ("call", "campaign", "seq", "kind", "role", "text", "data", "offset_ms", "created_at")
+
+    @admin.display(description=_("text"))
+    def short_text(self, obj) -> str:
+        return Truncator(obj.text).chars(80)
+
+
 @admin.register(Call)
 class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     """Calls are written by the dialer and the agent; the admin only shows them."""
@@ -233,11 +257,19 @@ class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     search_fields = ("phone",)
     fieldsets = (
         (None, {"fields": ("campaign", "task", "phone", "attempt", "skillbase_version", "status", "outcome", "dialer")}),
-        (_("Conversation"), {"fields": ("last_step", "collected", "callback_at", "error")}),
+        (_("Conversation"), {"fields": ("last_step", "collected", "callback_at", "error", "unmeasured_reason")}),
         (_("Telephony"), {"fields": ("is_simulated", "persona", "room_name", "sip_call_id", "sip_status_code")}),
         (_("Timing"), {"fields": ("created_at", "dial_started_at", "answered_at", "ended_at", "duration")}),
         (_("Lease"), {"fields": ("lease_owner", "lease_expires_at"), "classes": ("collapse",)}),
+        (_("Events"), {"fields": ("events_link",)}),
     )
+    readonly_fields = ("events_link",)
+    inlines = [CallLogInline]
+
+    @admin.display(description=_("all events"))
+    def events_link(self, obj) -> str:
+        url = reverse("admin:campaigns_calllog_changelist") + f"?call__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("All events of this call"))
 
 
 @admin.register(DoNotCallEntry)

@@ -242,6 +242,10 @@ NEWVOICE_DIALERS = {
     "simulator": "voiceagent.dialers.simulator.SimulatorDialer",
     "livekit": "voiceagent.dialers.livekit.LiveKitDialer",
 }
+# What measures a call as it ends (its metrics and cost), in finish_call's transaction: a function
+# taking the ended call and returning how much its priced cost adds to its campaign's spend. Loaded
+# by path, as the dialers are, so campaigns never imports the analytics app above it.
+NEWVOICE_CALL_MEASURER = "analytics.metrics.measure_ended_call"
 # How fast simulated calls run: 1 = real time (watchable demos), 0 = no waiting (tests, benchmarks).
 NEWVOICE_SIMULATOR_SPEED = env.float("NEWVOICE_SIMULATOR_SPEED", default=1.0)
 NEWVOICE_CURRENCY = env.str("NEWVOICE_CURRENCY", default="USD")

@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.models import CallLog, CallMetrics, DailyCallStats, DailyStepStats, Price, StepReached
-from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry
+from analytics.models import CallMetrics, DailyCallStats, DailyStepStats, Price, StepReached
+from campaigns.models import Call, CallLog, CallTask, Campaign, ContactImport, DoNotCallEntry
 from newvoice.models import ApiToken, AuditEntry, Membership, Organization, Role
 from skillbases.models import Skillbase, SkillbaseVersion
 from skillbases.schemas import ConfigError, validate_config

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from livekit.agents.testing import fake_job_context
 
-from analytics.models import CallLog
-from campaigns.models import Call, CallTask, Campaign, DoNotCallEntry
+from campaigns.models import Call, CallLog, CallTask, Campaign, DoNotCallEntry
 from newvoice.models import Organization
 from skillbases.models import Skillbase
 from voiceagent.worker import BadJob, call_id_from, run_call_job

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from analytics import reports
 from analytics.dashboard import latency_histogram
-from analytics.models import CallLog, CallMetrics, Price
+from analytics.models import CallMetrics, Price
 from analytics.templatetags.analytics_format import money
-from campaigns.models import Call
+from campaigns.models import Call, CallLog
 from newvoice.models import Role
 from newvoice.tenancy import organization_ids
 from tests.support.calls import conversation, ended_call

@@ -16,10 +16,12 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from analytics import live
-from analytics.models import CallLog
+from analytics import consumers
+from analytics import watch as watch_module
+from analytics.watch import Watch
 from campaigns.actions import finish_call
-from campaigns.models import Call, CallTask, Campaign
+from campaigns.models import Call, CallLog, CallTask, Campaign
+from campaigns.push import call_group
 from newvoice.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,8 +71,7 @@ def say(call: Call, role: str, text: str) -> CallLog:
 
 
 def end(call: Call, outcome: str = "success") -> None:
-    """The way the agent ends a call: the call_ended event first, then the call row."""
-    CallLog.objects.append(call, "call_ended", data={"outcome": outcome})
+    """The way every door ends a call: finish_call writes the call row and its call_ended event together."""
     finish_call(call.pk, outcome=outcome)
 
 
@@ -151,7 +152,7 @@ async def test_a_client_joining_mid_call_gets_the_snapshot_then_each_new_event_o
 
         await sync_to_async(end)(call, "success")
         ended = await stream.receive_json_from(timeout=WAIT)
-        assert (ended["kind"], ended["seq"], ended["status"], ended["outcome"]) == ("call_ended", 5, "ended", "success")
+        assert (ended["kind"], ended["seq"], ended["outcome"]) == ("call_ended", 5, "success")
         assert events(await quiet(stream)) == []
     finally:
         await stream.disconnect()
@@ -192,7 +193,7 @@ async def test_a_client_too_far_behind_gets_a_fresh_snapshot(org, skillbase, vie
     first = await sync_to_async(say)(call, "assistant", "line 1")
     for n in range(2, 5):
         await sync_to_async(say)(call, "assistant", f"line {n}")
-    monkeypatch.setattr(live, "RESUME_LIMIT", 2)  # a configuration value, not behaviour
+    monkeypatch.setattr(watch_module, "RESUME_LIMIT", 2)  # a configuration value, not behaviour
     stream, _ = await open_stream(f"/api/analytics/ws/calls/{call.pk}?after={first.pk}", viewer)
     try:
         snapshot = await stream.receive_json_from(timeout=WAIT)
@@ -242,7 +243,7 @@ async def test_the_campaign_stream_shows_live_calls_and_new_ones_and_updates_cou
         await sync_to_async(end)(live_call, "success")
         got = await until(stream, lambda m: any(x["type"] == "counters" and x["counters"]["ended"].get("success") for x in m))
         ended = events(got)[0]
-        assert (ended["kind"], ended["outcome"], ended["status"]) == ("call_ended", "success", "ended")
+        assert (ended["kind"], ended["outcome"]) == ("call_ended", "success")
         counters = got[-1]["counters"]
         assert counters["calls_ended"] == 2 and counters["ended"] == {"refusal": 1, "success": 1}
         # The contact's row moves on a moment after the call row: the counters catch up.
@@ -345,7 +346,7 @@ async def test_pushed_events_arrive_at_once_in_order_without_repeats(org, skillb
         await sync_to_async(end)(call, "success")
         for stream in (call_stream, campaign_stream):
             got = await until(stream, lambda m: len(events(m)) == 1, timeout=1)
-            assert (events(got)[0]["outcome"], events(got)[0]["status"]) == ("success", "ended")
+            assert (events(got)[0]["kind"], events(got)[0]["outcome"]) == ("call_ended", "success")
     finally:
         await call_stream.disconnect()
         await campaign_stream.disconnect()
@@ -391,7 +392,7 @@ async def test_a_lost_push_is_filled_from_the_database_before_the_next_one(org, 
         got = await until(stream, lambda m: len(events(m)) == 2, timeout=1)
         assert [(e["seq"], e["text"]) for e in events(got)] == [(1, "lost push"), (2, "pushed")]
         # The same batch pushed again (a redelivery) is dropped.
-        group = live.call_group(call.pk)
+        group = call_group(call.pk)
         await get_channel_layer().group_send(group, {"type": "call.events", "group": group, "call": {}, "events": events(got)})
         assert await stream.receive_nothing(timeout=0.5)
     finally:
@@ -400,7 +401,7 @@ async def test_a_lost_push_is_filled_from_the_database_before_the_next_one(org, 
 
 @pytest.mark.usefixtures("redis_layer")
 async def test_a_pushed_watcher_still_finds_a_lost_last_event_in_the_database(org, skillbase, viewer, monkeypatch):
-    monkeypatch.setattr(live, "RECONCILE_SECONDS", 1.0)  # a configuration value, not behaviour
+    monkeypatch.setattr(consumers, "RECONCILE_SECONDS", 1.0)  # a configuration value, not behaviour
     campaign = await sync_to_async(make_campaign)(org, skillbase)
     call = await sync_to_async(make_call)(campaign)
     stream, _ = await open_stream(f"/api/analytics/ws/campaigns/{campaign.pk}", viewer)
@@ -430,7 +431,7 @@ def test_publish_without_a_shared_layer_sends_nothing_and_never_fails_the_writer
 
 
 def test_a_watch_drops_repeats_and_asks_the_database_about_gaps_and_strangers():
-    watch = live.Watch(campaign_id=1, last_seq={10: 2})
+    watch = Watch(campaign_id=1, last_seq={10: 2})
 
     def batch(call, *seqs):
         events = [{"type": "event", "call": call, "seq": s, "id": 100 * call + s, "kind": "transcript"} for s in seqs]

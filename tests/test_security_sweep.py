@@ -24,7 +24,7 @@ from django.utils.regex_helper import normalize
 from rest_framework.test import APIClient
 
 from analytics.consumers import CallStreamConsumer, CampaignStreamConsumer
-from analytics.models import CallLog
+from campaigns.models import CallLog
 from newvoice.asgi import application
 from newvoice.models import ApiToken, Membership, Role
 from newvoice.routing import websocket_urlpatterns

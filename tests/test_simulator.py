@@ -345,7 +345,7 @@ async def test_a_barge_in_is_logged_with_the_call():
     from asgiref.sync import sync_to_async
     from django.db import connections
 
-    from analytics.models import CallLog
+    from campaigns.models import CallLog
     from voiceagent.telemetry import CallTelemetry
 
     row = await sync_to_async(_simulated_call_row)()

@@ -6,8 +6,9 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
-from analytics.models import CallLog, CallMetrics
+from analytics.models import CallMetrics
 from analytics.price_list import seed_list_prices
+from campaigns.models import CallLog
 from tests.support.openai_server import OpenAIServer, ToolCall, answers
 from tests.test_agent_job import make_call, run
 

@@ -14,9 +14,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from analytics.models import CallLog
 from campaigns.actions import add_to_do_not_call
-from campaigns.models import Call, DoNotCallEntry
+from campaigns.models import Call, CallLog, DoNotCallEntry
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +109,6 @@ class CallTelemetry:
     def put(self, kind: str, *, role: str = "", text: str = "", data: dict[str, Any] | None = None) -> None:
         if kind == "answered":
             self._answered_at = time.time()
-        if kind == "call_ended" and self._usage:
-            # What the providers billed for, once, just before the end: analytics prices it.
-            self._enqueue("metrics", "", "", {"usage": self._usage})
         self._enqueue(kind, role, text, data or {})
 
     def _enqueue(self, kind: str, role: str, text: str, data: dict[str, Any]) -> None:
@@ -136,7 +132,12 @@ class CallTelemetry:
                 logger.exception("Could not record %d events of call %s", len(events), self.call.pk)
 
     async def flush(self) -> None:
-        """Write everything queued so far, then stop the writer."""
+        """Write everything queued so far, with what the providers billed for (once, at the end of
+        the conversation: analytics prices it), then stop the writer. The call's end is written by
+        ``finish_call`` after this."""
+        if self._usage:
+            self._enqueue("metrics", "", "", {"usage": self._usage})
+            self._usage = []
         if self._writer is not None:
             self._queue.put_nowait(None)
             await self._writer

@@ -69,7 +69,6 @@ async def run_call_job(ctx: JobContext, *, script: list[str] | None = None) -> N
         outcome = state.outcome if state.ended or state.outcome else "failed"
         if not state.ended and not error:
             error = "The conversation stopped before the script ended."
-        await telemetry.event("call_ended", data={"outcome": outcome})
         await telemetry.flush()
         await sync_to_async(finish_call)(
             setup.call_id, outcome=outcome, collected=state.collected, callback_at=state.callback_at,

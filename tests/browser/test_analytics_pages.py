@@ -9,9 +9,10 @@ from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.utils import timezone
 
-from analytics.models import CallLog, CallMetrics
+from analytics.models import CallMetrics
 from analytics.price_list import seed_list_prices
 from analytics.templatetags.analytics_format import money
+from campaigns.models import CallLog
 from newvoice.models import Membership, Organization, Role
 from skillbases.models import Skillbase
 from tests.browser.support import TEST_PASSWORD, BrowserLiveServerTestCase, browser_page, log_in, screenshot

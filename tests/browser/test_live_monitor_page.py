@@ -14,9 +14,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from analytics.models import CallLog
 from campaigns.actions import finish_call
-from campaigns.models import Call, CallTask, Campaign
+from campaigns.models import Call, CallLog, CallTask, Campaign
 from newvoice.models import Membership, Organization, Role
 from skillbases.models import Skillbase
 from tests.browser.support import TEST_PASSWORD, BrowserLiveServerTestCase, browser_page, log_in, screenshot
@@ -47,8 +46,7 @@ def beside_the_page(function, *args, **kwargs):
 
 
 def end_call(call: Call, outcome: str) -> None:
-    CallLog.objects.append(call, "call_ended", data={"outcome": outcome})
-    finish_call(call.pk, outcome=outcome)
+    finish_call(call.pk, outcome=outcome)  # the call's end and its call_ended event, together
 
 
 class LiveMonitorPageTests(BrowserLiveServerTestCase):

@@ -9,9 +9,8 @@ from typing import Any
 from django.utils import timezone
 
 from analytics.metrics import record_call_metrics
-from analytics.models import CallLog
 from campaigns.actions import finish_call
-from campaigns.models import Call, CallTask, Campaign
+from campaigns.models import Call, CallLog, CallTask, Campaign
 
 _numbers = iter(range(10_000_000))
 
@@ -58,12 +57,12 @@ def ended_call(
     log += list(events)
     if usage:
         log.append(("metrics", "", "", {"usage": usage}))
-    ended = {"outcome": outcome, "ring_seconds": ring_seconds}
+    details = {"ring_seconds": ring_seconds}
     if talk_seconds is not None:
-        ended["talk_seconds"] = talk_seconds
-    log.append(("call_ended", "", "", ended))
-    CallLog.objects.append_many(call, log)
-    finish_call(call.pk, outcome=outcome, last_step=last_step)
+        details["talk_seconds"] = talk_seconds
+    if log:
+        CallLog.objects.append_many(call, log)
+    finish_call(call.pk, outcome=outcome, last_step=last_step, details=details)  # writes the call_ended event
     call.refresh_from_db()
     if ended_at is not None:  # as if it had ended then: measured again, which moves its daily figures too
         Call.objects.filter(pk=call.pk).update(ended_at=ended_at)

@@ -61,6 +61,7 @@ class SimulatorDialer(Dialer):
             collected=result.collected,
             callback_at=result.callback_at,
             last_step=state.step if state else "",
+            details={"ring_seconds": result.ring_seconds, "talk_seconds": result.talk_seconds},
         )
 
     async def _simulate(self, setup: CallSetup, persona: str, lease: Lease, *, speed: float):
@@ -70,9 +71,6 @@ class SimulatorDialer(Dialer):
             await telemetry.event("call_started", data={"persona": persona, "mode": "simulated"})
             result = await simulate_call(
                 setup.config, setup.variables, persona, timezone=setup.timezone, speed=speed, hooks=telemetry, rng_seed=setup.call.pk
-            )
-            await telemetry.event(
-                "call_ended", data={"outcome": result.outcome, "ring_seconds": result.ring_seconds, "talk_seconds": result.talk_seconds}
             )
             return result
         finally:

@@ -1,8 +1,8 @@
-"""Live call events: what the monitor's WebSockets receive as a call's events are committed.
+"""What one live-monitor watcher has been sent of a call's (or a campaign's) events, and what comes next.
 
 Events reach a watcher in one of two ways:
 
-* **push**: with a shared channel layer (Redis), ``publish`` sends every committed batch to the
+* **push**: with a shared channel layer (Redis), ``campaigns.push.publish`` sends every committed batch to the
   groups ``call-<id>`` and ``campaign-<id>``, where one ``consumers.Relay`` per process receives it
   for all its watchers; the watcher also checks the database now and then;
 * **poll**: the in-memory layer reaches no other process (the embedded default runs the web server,
@@ -18,26 +18,21 @@ anything later of that call is sent.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import parse_qs
 
-from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.db.models import Count, Max, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from campaigns.models import Call, CallTask, Campaign
-
-logger = logging.getLogger(__name__)
+from analytics.counters import campaign_counts, counters
+from campaigns.models import Call, CallLog, Campaign
+from campaigns.push import call_group, call_json, campaign_group, event_json
 
 POLL_SECONDS = 0.5  # how often a watcher without a shared layer reads the database
 RECONCILE_SECONDS = 5.0  # how often a pushed-to watcher still checks the database for what a push lost
-COUNTERS_SECONDS = 2.0  # campaign counters are re-read at least this often (sooner after a call starts or ends)
-COUNTERS_CACHE_SECONDS = 1.0  # …and at most once per this long per process, however many watchers ask
 # A poll re-reads ids it has already passed for this long: a row whose transaction committed after
 # one with a higher id (PostgreSQL hands out ids before commit) is still found.
 LOOKBACK_SECONDS = 3.0
@@ -45,106 +40,8 @@ RESUME_LIMIT = 5000  # a watcher further behind than this many events gets a fre
 LIFECYCLE_KINDS = frozenset({"call_started", "answered", "call_ended"})
 
 
-def call_group(call_id: int) -> str:
-    return f"call-{call_id}"
-
-
-def campaign_group(campaign_id: int) -> str:
-    return f"campaign-{campaign_id}"
-
-
-def is_shared(layer) -> bool:
-    """Whether ``layer`` carries messages between processes: Redis does, the in-memory layer does not."""
-    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def event_json(log) -> dict:
-    """One ``CallLog`` row as the WebSocket sends it."""
-    message = {
-        "type": "event", "id": log.pk, "call": log.call_id, "campaign": log.campaign_id, "seq": log.seq, "kind": log.kind,
-        "role": log.role, "text": log.text, "data": log.data, "offset_ms": log.offset_ms, "created_at": _iso(log.created_at),
-    }  # fmt: skip
-    if log.kind == "call_ended":
-        # Watchers learn how the call ended from the event itself: the agent writes it, flushes, and
-        # only then finishes the call row, so the row still says "in progress" when this is pushed.
-        message["status"] = Call.Status.ENDED
-        message["outcome"] = (log.data or {}).get("outcome", "")
-    return message
-
-
-def call_json(call: Call) -> dict:
-    # The contact's name only when the task came with the call: publish must not query.
-    name = call.task.name if Call.task.is_cached(call) else ""
-    return {
-        "id": call.pk, "campaign": call.campaign_id, "task": call.task_id, "phone": call.phone, "name": name,
-        "attempt": call.attempt, "status": call.status, "outcome": call.outcome, "persona": call.persona,
-        "last_step": call.last_step, "created_at": _iso(call.created_at), "answered_at": _iso(call.answered_at),
-        "ended_at": _iso(call.ended_at),
-    }  # fmt: skip
-
-
-def publish(events) -> None:
-    """Send committed ``CallLog`` rows to the watchers of their call and campaign.
-
-    Best effort, and never an error for the writer: a watcher that misses a push finds the rows in
-    the database. Without a shared layer nobody listens (watchers poll), so nothing is sent.
-    """
-    layer = get_channel_layer()
-    if not events or not is_shared(layer):
-        return
-    batches: dict[int, list] = {}
-    for log in events:
-        batches.setdefault(log.call_id, []).append(log)
-    messages = []
-    for logs in batches.values():
-        batch = {"type": "call.events", "call": call_json(logs[0].call), "events": [event_json(log) for log in logs]}
-        messages += [{**batch, "group": call_group(logs[0].call_id)}, {**batch, "group": campaign_group(logs[0].campaign_id)}]
-    try:
-        async_to_sync(_send)(layer, messages)
-    except Exception:
-        logger.warning("Could not push %d call events to live watchers; they will read them from the database", len(events), exc_info=True)
-
-
-async def _send(layer, messages: list[dict]) -> None:
-    await asyncio.gather(*(layer.group_send(message["group"], message) for message in messages))
-
-
-_counts_cache: dict[int, tuple[float, dict]] = {}
-
-
-def cached_counts(campaign_id: int) -> dict | None:
-    """The campaign's counts if read less than ``COUNTERS_CACHE_SECONDS`` ago in this process."""
-    cached = _counts_cache.get(campaign_id)
-    return cached[1] if cached and time.monotonic() - cached[0] < COUNTERS_CACHE_SECONDS else None
-
-
-def campaign_counts(campaign_id: int) -> dict:
-    """The campaign's status, its live calls, its ended calls by outcome and its contacts by status,
-    read at most once per ``COUNTERS_CACHE_SECONDS`` in a process however many watchers ask."""
-    counts = cached_counts(campaign_id)
-    if counts is not None:
-        return counts
-    calls = Call.objects.filter(campaign_id=campaign_id).order_by()
-    counts = {
-        "status": Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first() or "",
-        "live_ids": set(calls.live().values_list("pk", flat=True)),
-        "ended": dict(calls.filter(status=Call.Status.ENDED).values_list("outcome").annotate(n=Count("pk"))),
-        "tasks": dict(CallTask.objects.filter(campaign_id=campaign_id).order_by().values_list("status").annotate(n=Count("pk"))),
-    }
-    if len(_counts_cache) > 1000:
-        _counts_cache.clear()
-    _counts_cache[campaign_id] = (time.monotonic(), counts)
-    return counts
-
-
 def parse_after(query_string: bytes) -> int | None:
     """The ``after`` event id of a WebSocket's query string; None without one; ValueError if it is not an id."""
-    from urllib.parse import parse_qs
-
     values = parse_qs(query_string.decode("latin-1")).get("after")
     if not values or values[-1] == "":
         return None
@@ -166,20 +63,18 @@ class Watch:
     campaign_id: int | None = None
     after: int | None = None  # the client resumes after this event id
     last_seq: dict[int, int] = field(default_factory=dict)  # per call: the last seq sent (or that the client has)
-    ended: dict[int, str] = field(default_factory=dict)  # outcome of calls whose end was sent but is not in the call row yet
     snapshot_top: int = 0  # the highest event id when the snapshot was read
     floor: int = 0  # polls read ids above this: the highest id seen LOOKBACK_SECONDS ago
     marks: deque = field(default_factory=deque)  # (monotonic time, highest id seen) for moving the floor
     top_id: int = 0
     dirty: bool = False  # a call started or ended since the counters were last sent
+    dirty_at: float = 0.0  # when (monotonic) the last such event was sent: counters must be read after it
     sent_counters: dict | None = None
 
     def groups(self) -> list[str]:
         return [call_group(self.call_id)] if self.call_id else [campaign_group(self.campaign_id)]
 
     def _logs(self):
-        from analytics.models import CallLog
-
         return CallLog.objects.filter(call_id=self.call_id) if self.call_id else CallLog.objects.filter(campaign_id=self.campaign_id)
 
     # The snapshot
@@ -219,7 +114,7 @@ class Watch:
         message = {"type": "snapshot", "last_event": self.snapshot_top, "resumed": since is not None}
         if self.call_id:
             return {**message, "call": {k: v for k, v in body[0].items() if k != "events"}, "events": body[0]["events"]}
-        self.dirty, self.sent_counters = False, self.counters(campaign_counts(self.campaign_id))
+        self.dirty, self.sent_counters = False, counters(campaign_counts(self.campaign_id))
         return {
             **message,
             "campaign": {"id": campaign.pk, "name": campaign.name, "status": campaign.status},
@@ -228,8 +123,6 @@ class Watch:
         }
 
     def _events_of(self, call_ids: list[int], since: int | None) -> dict[int, list]:
-        from analytics.models import CallLog
-
         self.last_seq.update(dict.fromkeys(call_ids, 0))
         if since is not None:  # what the client has already: everything up to ``since``
             had = CallLog.objects.filter(call_id__in=call_ids, pk__lte=since).order_by().values_list("call_id").annotate(top=Max("seq"))
@@ -295,8 +188,6 @@ class Watch:
         return self._read(behind)
 
     def _read(self, call_ids: set[int]) -> list[dict]:
-        from analytics.models import CallLog
-
         if not call_ids:
             return []
         met = self._meet([call for call in call_ids if call not in self.last_seq])
@@ -319,8 +210,6 @@ class Watch:
         A resuming client has everything up to ``after``. Otherwise a call that has ended is one the
         client chose not to see (it ended before the snapshot): only what follows the snapshot is
         new. A live one started after the snapshot: all of it is new."""
-        from analytics.models import CallLog
-
         if not call_ids:
             return {}
         calls = {call.pk: call for call in Call.objects.filter(pk__in=call_ids).select_related("task")}
@@ -336,10 +225,8 @@ class Watch:
     def _sent(self, event: dict, *, counts: bool = True) -> None:
         self.last_seq[event["call"]] = event["seq"]
         self._saw(event["id"])
-        if event["kind"] == "call_ended":
-            self.ended[event["call"]] = event.get("outcome", "")
         if counts and event["kind"] in LIFECYCLE_KINDS:
-            self.dirty = True
+            self.dirty, self.dirty_at = True, time.monotonic()
 
     def _saw(self, event_id: int) -> None:
         if event_id <= self.top_id:
@@ -360,34 +247,11 @@ class Watch:
 
     # Campaign counters
 
-    def counters(self, counts: dict) -> dict:
-        """The campaign's counters from its ``campaign_counts``, with the calls whose end was sent
-        but is not in their row yet counted as ended."""
-        live = counts["live_ids"]
-        for call in [call for call in self.ended if call not in live]:
-            del self.ended[call]  # the call row has caught up with its call_ended event
-        ended = dict(counts["ended"])
-        for outcome in self.ended.values():
-            ended[outcome] = ended.get(outcome, 0) + 1
-        tasks = counts["tasks"]
-        done = sum(n for status, n in tasks.items() if status not in (CallTask.Status.PENDING, CallTask.Status.IN_PROGRESS))
-        return {
-            "campaign_status": counts["status"],
-            "calls_live": len(live) - len(self.ended),
-            "calls_ended": sum(ended.values()),
-            "ended": ended,
-            "tasks": {
-                "pending": tasks.get(CallTask.Status.PENDING, 0),
-                "in_progress": tasks.get(CallTask.Status.IN_PROGRESS, 0),
-                "done": done,
-            },
-        }
-
     def counters_update(self, counts: dict) -> dict | None:
         """The counters if they changed since last sent, else None."""
         self.dirty = False
-        counters = self.counters(counts)
-        if counters == self.sent_counters:
+        sent = counters(counts)
+        if sent == self.sent_counters:
             return None
-        self.sent_counters = counters
-        return counters
+        self.sent_counters = sent
+        return sent

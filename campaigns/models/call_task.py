@@ -1,0 +1,96 @@
+"""A contact of a campaign to reach, and how it moves on after each call."""
+
+import datetime as dt
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models.campaign import Campaign, e164_validator
+from campaigns.models.outcomes import UNREACHED_OUTCOMES, Outcome
+from campaigns.policy import parse_retry_policy
+from newvoice.tenancy import OrganizationQuerySet, OwnedModel
+
+# A callee who asked to be called back is called back even past max_attempts, a couple of times.
+CALLBACK_GRACE_ATTEMPTS = 2
+DEFAULT_CALLBACK_DELAY = dt.timedelta(hours=2)
+
+
+class CallTaskQuerySet(OrganizationQuerySet):
+    def pending(self) -> "CallTaskQuerySet":
+        return self.filter(status=CallTask.Status.PENDING)
+
+    def open(self) -> "CallTaskQuerySet":
+        """Contacts not done yet: waiting for a call, or on one."""
+        return self.filter(status__in=[CallTask.Status.PENDING, CallTask.Status.IN_PROGRESS])
+
+    def due(self, now: dt.datetime | None = None) -> "CallTaskQuerySet":
+        return self.pending().filter(next_attempt_at__lte=now or timezone.now())
+
+    def cancel_pending(self) -> int:
+        """Cancel the contacts still waiting for a call (a call in progress finishes); returns how many."""
+        return self.pending().update(status=CallTask.Status.CANCELLED, updated_at=timezone.now())
+
+
+class CallTask(OwnedModel):
+    """One contact of a campaign to reach; each dial attempt is a ``Call``."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("campaign"))
+    phone = models.CharField(_("phone"), max_length=16, validators=[e164_validator])
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    variables = models.JSONField(_("variables"), default=dict, blank=True)
+    timezones = models.JSONField(
+        _("time zones"),
+        default=list,
+        blank=True,
+        help_text=_("Every zone the number may be in; calls happen when the window is open in all of them."),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    outcome = models.CharField(_("outcome"), max_length=24, choices=Outcome.choices, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True, help_text=_("Fields collected on the last answered call."))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = CallTaskQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("call task")
+        verbose_name_plural = _("call tasks")
+        ordering = ["campaign", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "phone"], name="calltask_unique_phone")]
+        indexes = [
+            # Serves the dispatcher's "due pending tasks of a campaign, oldest first" and nothing else,
+            # so it stays small: finished tasks drop out of it.
+            models.Index(fields=["campaign", "next_attempt_at"], condition=models.Q(status="pending"), name="calltask_due_idx"),
+            models.Index(fields=["campaign", "status"], name="calltask_campaign_status_idx"),
+            models.Index(fields=["organization", "phone"], name="calltask_org_phone_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.phone} ({self.campaign_id})"
+
+    def after_call(self, outcome: str, *, callback_at: dt.datetime | None, campaign: "Campaign", now: dt.datetime) -> None:
+        """Move on after a call: call back when asked, retry by the campaign's policy, or finish."""
+        rules = parse_retry_policy(campaign.retry_policy)
+        self.outcome = outcome
+        if outcome == Outcome.CALLBACK_REQUESTED and self.attempts < campaign.max_attempts + CALLBACK_GRACE_ATTEMPTS:
+            self.status = self.Status.PENDING
+            self.next_attempt_at = max(callback_at or now + DEFAULT_CALLBACK_DELAY, now)
+        elif outcome in rules and rules[outcome].retry and self.attempts < campaign.max_attempts:
+            self.status = self.Status.PENDING
+            self.next_attempt_at = now + dt.timedelta(minutes=rules[outcome].delay_minutes)
+        else:
+            self.status = self.Status.FAILED if outcome in UNREACHED_OUTCOMES else self.Status.COMPLETED
+        if self.status == self.Status.PENDING and campaign.status in (Campaign.Status.CANCELLED, Campaign.Status.COMPLETED):
+            # The campaign ended while this call was live: no later attempt will ever be dialled.
+            self.status = self.Status.CANCELLED

@@ -1,0 +1,93 @@
+"""The do-not-call list, and contact files imported in the background."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models.campaign import Campaign, e164_validator
+from newvoice.tenancy import OwnedModel
+
+
+class DoNotCallEntry(OwnedModel):
+    """A number the organization must never call."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Added by hand")
+        IMPORT = "import", _("Imported")
+        API = "api", _("API")
+        OPT_OUT = "opt_out", _("Callee opted out")
+
+    phone = models.CharField(_("phone"), max_length=16, validators=[e164_validator])
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.MANUAL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("added by")
+    )
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("do-not-call entry")
+        verbose_name_plural = _("do-not-call list")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["organization", "phone"], name="dnc_unique_phone")]
+
+    def __str__(self) -> str:
+        return self.phone
+
+
+class ContactImport(OwnedModel):
+    """A contact file imported in the background, with progress the admin and API show."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports", verbose_name=_("campaign"))
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    filename = models.CharField(_("file name"), max_length=255)
+    size = models.PositiveBigIntegerField(_("size, bytes"), default=0)
+    region = models.CharField(_("region"), max_length=2, blank=True)
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows_processed = models.PositiveIntegerField(_("rows processed"), default=0)
+    bytes_processed = models.PositiveBigIntegerField(_("bytes processed"), default=0)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("uploaded by")
+    )
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("contact import")
+        verbose_name_plural = _("contact imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} → {self.campaign_id}"
+
+    def claim(self) -> bool:
+        """Take the import for this worker; False when another one has it or it is finished."""
+        claimed = ContactImport.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
+            status=self.Status.RUNNING, started_at=timezone.now()
+        )
+        return claimed == 1
+
+    def record_progress(self, rows: int, bytes_read: int) -> None:
+        ContactImport.objects.filter(pk=self.pk).update(rows_processed=rows, bytes_processed=bytes_read)
+
+    def finish(self, report: dict) -> None:
+        self.status = self.Status.FAILED if report.get("file_error") else self.Status.DONE
+        self.report, self.rows_processed, self.finished_at = report, report.get("total", 0), timezone.now()
+        self.save(update_fields=["status", "report", "rows_processed", "finished_at"])
+
+    @property
+    def progress(self) -> float:
+        """Share of the file read, 0..1."""
+        if self.status == self.Status.DONE:
+            return 1.0
+        return min(self.bytes_processed / self.size, 1.0) if self.size else 0.0
