@@ -13,9 +13,9 @@ from analytics.models import CallMetrics, Price
 from analytics.templatetags.analytics_format import money
 from campaigns.admin import CallAdmin
 from campaigns.models import Call
-from newvoice.admin_scoping import OrganizationScopedAdmin, ReadOnlyInline, ScopedRelatedFieldListFilter, request_has_role
-from newvoice.models import Role
-from newvoice.tenancy import organization_ids
+from tenancy.admin_scoping import OrganizationScopedAdmin, ReadOnlyInline, ScopedRelatedFieldListFilter, request_has_role
+from tenancy.models import Role
+from tenancy.scoping import organization_ids
 
 # Columns of CallMetrics worth reading at a glance; the rest is on its own page.
 METRICS_SUMMARY = (

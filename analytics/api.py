@@ -23,10 +23,10 @@ from analytics.serializers import (
     TranscriptSerializer,
 )
 from campaigns.models import Call, CallTask, Campaign
-from newvoice.api import OrganizationRolePermission, visible_rows
-from newvoice.models import Organization
-from newvoice.tenancy import organization_id_list, organization_ids
 from skillbases.models import Skillbase, SkillbaseVersion
+from tenancy.api import OrganizationRolePermission, visible_rows
+from tenancy.models import Organization
+from tenancy.scoping import organization_id_list, organization_ids
 
 
 class CallFilter(django_filters.FilterSet):

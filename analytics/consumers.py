@@ -27,7 +27,7 @@ from analytics import counters
 from analytics.watch import POLL_SECONDS, RECONCILE_SECONDS, Watch, parse_after
 from campaigns import push
 from campaigns.models import Call, Campaign
-from newvoice.tenancy import get_for_user
+from tenancy.scoping import get_for_user
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from analytics import charts, reports
 from analytics.models import CallMetrics
 from analytics.templatetags.analytics_format import money
 from campaigns.models import Campaign, Outcome
-from newvoice.tenancy import organization_ids
+from tenancy.scoping import organization_ids
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366

@@ -5,8 +5,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Call, Campaign, Outcome
-from newvoice.tenancy import OwnedModel
 from skillbases.models import Skillbase, SkillbaseVersion
+from tenancy.scoping import OwnedModel
 
 MONEY = {"max_digits": 14, "decimal_places": 6, "null": True, "blank": True}
 
@@ -96,7 +96,7 @@ class StepReached(models.Model):
     """One flow step a call went through: the step funnel counts these rows."""
 
     metrics = models.ForeignKey(CallMetrics, on_delete=models.CASCADE, related_name="step_rows", verbose_name=_("call metrics"))
-    organization = models.ForeignKey("newvoice.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
     skillbase_version = models.ForeignKey(SkillbaseVersion, on_delete=models.CASCADE, related_name="+")
     step = models.CharField(_("step"), max_length=64)
@@ -138,7 +138,7 @@ class Price(models.Model):
         MINUTE = "minute", _("per minute")
 
     organization = models.ForeignKey(
-        "newvoice.Organization",
+        "tenancy.Organization",
         on_delete=models.CASCADE,
         null=True,
         blank=True,

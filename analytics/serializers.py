@@ -3,9 +3,9 @@ from rest_framework import serializers
 from analytics.models import CallMetrics
 from analytics.reports import GROUPS
 from campaigns.models import Call, CallLog, Campaign
-from newvoice.api import VisibleRowField
-from newvoice.models import Organization
 from skillbases.models import Skillbase, SkillbaseVersion
+from tenancy.api import VisibleRowField
+from tenancy.models import Organization
 
 
 class CallMetricsSerializer(serializers.ModelSerializer):

@@ -19,7 +19,6 @@ anything later of that call is sent.
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import parse_qs
@@ -28,6 +27,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from analytics.counters import campaign_counts, counters
+from analytics.seen_ids import SeenIds
 from campaigns.models import Call, CallLog, Campaign
 from campaigns.push import call_group, call_json, campaign_group, event_json
 
@@ -64,9 +64,7 @@ class Watch:
     after: int | None = None  # the client resumes after this event id
     last_seq: dict[int, int] = field(default_factory=dict)  # per call: the last seq sent (or that the client has)
     snapshot_top: int = 0  # the highest event id when the snapshot was read
-    floor: int = 0  # polls read ids above this: the highest id seen LOOKBACK_SECONDS ago
-    marks: deque = field(default_factory=deque)  # (monotonic time, highest id seen) for moving the floor
-    top_id: int = 0
+    seen: SeenIds = field(default_factory=lambda: SeenIds(lookback=LOOKBACK_SECONDS))
     dirty: bool = False  # a call started or ended since the counters were last sent
     dirty_at: float = 0.0  # when (monotonic) the last such event was sent: counters must be read after it
     sent_counters: dict | None = None
@@ -88,13 +86,11 @@ class Watch:
         since = self.after
         if since is not None and logs.filter(pk__gt=since)[: RESUME_LIMIT + 1].count() > RESUME_LIMIT:
             since = self.after = None
-        self.top_id = self.snapshot_top
         # Start the polls a little behind: rows of this scope whose transaction had not committed yet
         # when the snapshot was read have ids below its top.
         before = timezone.now() - timedelta(seconds=LOOKBACK_SECONDS)
-        self.floor = logs.filter(created_at__lt=before).order_by("-pk").values_list("pk", flat=True).first() or 0
-        if since is not None:
-            self.floor = max(self.floor, since)
+        floor = logs.filter(created_at__lt=before).order_by("-pk").values_list("pk", flat=True).first() or 0
+        self.seen.start(top=self.snapshot_top, floor=max(floor, since or 0))
         if self.call_id:
             call = Call.objects.select_related("task").get(pk=self.call_id)
             calls = [call]
@@ -164,7 +160,7 @@ class Watch:
     def fill(self, batch: dict) -> list[dict]:
         """A pushed batch that ``take`` refused: read its calls' missing events from the database."""
         for event in batch["events"]:
-            self._saw(event["id"])
+            self.seen.saw(event["id"])
         return self._read({event["call"] for event in batch["events"]})
 
     def catch_up(self, *, every: float) -> list[dict]:
@@ -175,14 +171,14 @@ class Watch:
             return self._read({self.call_id})
         tops = (
             self._logs()
-            .filter(pk__gt=self._floor(every + LOOKBACK_SECONDS))
+            .filter(pk__gt=self.seen.floor_after(every + LOOKBACK_SECONDS))
             .order_by()
             .values_list("call_id")
             .annotate(top=Max("seq"), top_id=Max("pk"))
         )
         behind = set()
         for call, top, top_id in tops:
-            self._saw(top_id)
+            self.seen.saw(top_id)
             if top > self.last_seq.get(call, 0):
                 behind.add(call)
         return self._read(behind)
@@ -224,26 +220,9 @@ class Watch:
 
     def _sent(self, event: dict, *, counts: bool = True) -> None:
         self.last_seq[event["call"]] = event["seq"]
-        self._saw(event["id"])
+        self.seen.saw(event["id"])
         if counts and event["kind"] in LIFECYCLE_KINDS:
             self.dirty, self.dirty_at = True, time.monotonic()
-
-    def _saw(self, event_id: int) -> None:
-        if event_id <= self.top_id:
-            return
-        self.top_id = event_id
-        now = time.monotonic()
-        if not self.marks or now - self.marks[-1][0] >= LOOKBACK_SECONDS / 10:
-            self.marks.append((now, event_id))
-        else:
-            self.marks[-1] = (self.marks[-1][0], event_id)
-
-    def _floor(self, lag: float) -> int:
-        """The highest id seen ``lag`` seconds ago: a poll reads the ids above it."""
-        now = time.monotonic()
-        while self.marks and now - self.marks[0][0] >= lag:
-            self.floor = max(self.floor, self.marks.popleft()[1])
-        return self.floor
 
     # Campaign counters
 

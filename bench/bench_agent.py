@@ -93,8 +93,8 @@ async def bench_jobs(config_json: dict, count: int) -> float:
     from livekit.agents.testing import fake_job_context
 
     from campaigns.models import Call, CallTask, Campaign
-    from newvoice.models import Organization
     from skillbases.models import Skillbase
+    from tenancy.models import Organization
     from voiceagent.worker import run_call_job
 
     def prepare() -> list[int]:

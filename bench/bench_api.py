@@ -63,7 +63,7 @@ def bench_data(calls: int) -> list[int]:
 def issue_token() -> str:
     from django.contrib.auth import get_user_model
 
-    from newvoice.models import ApiToken
+    from tenancy.models import ApiToken
 
     user = get_user_model().objects.get(username="bench")
     ApiToken.objects.filter(user=user).delete()

@@ -40,7 +40,7 @@ def prepare(contacts: int) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from newvoice.models import Organization
+    from tenancy.models import Organization
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:

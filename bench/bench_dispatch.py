@@ -28,8 +28,8 @@ def prepare(tasks: int, calls_per_minute: int) -> int:
     from django.utils import timezone
 
     from campaigns.models import CallTask, Campaign
-    from newvoice.models import Organization
     from skillbases.models import Skillbase
+    from tenancy.models import Organization
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:

@@ -78,8 +78,8 @@ def fresh_campaign(dnc: list[str]):
     from django.db import connection
 
     from campaigns.models import Campaign, DoNotCallEntry
-    from newvoice.models import Organization
     from skillbases.models import Skillbase
+    from tenancy.models import Organization
 
     call_command("migrate", verbosity=0)
     # TRUNCATE, not the ORM's delete: deleting a million earlier tasks through Django's collector

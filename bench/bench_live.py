@@ -56,8 +56,8 @@ def prepare(calls: int) -> tuple[int, list, str]:
     from django.test import Client
 
     from campaigns.models import Call, CallTask, Campaign
-    from newvoice.models import Membership, Organization, Role
     from skillbases.models import Skillbase
+    from tenancy.models import Membership, Organization, Role
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:

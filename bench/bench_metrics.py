@@ -33,8 +33,8 @@ def prepare(calls: int) -> tuple[int, list[int]]:
     from django.db import connection
 
     from campaigns.models import Campaign
-    from newvoice.models import Membership, Organization, Role
     from skillbases.models import Skillbase
+    from tenancy.models import Membership, Organization, Role
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
@@ -137,7 +137,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from analytics.metrics import percentile
+    from analytics.call_metrics import percentile
     from analytics.models import CallMetrics
 
     started = time.perf_counter()

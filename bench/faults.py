@@ -8,7 +8,7 @@ redis-server, each on a free port, so restarting them disturbs nobody; ``--datab
 ``--redis-url`` run on existing servers instead, and then only process faults are allowed (CI's
 ``tests/test_faults.py`` does that on the shared servers, with its own database and Redis index).
 
-Processes: ``manage.py qcluster``, ``manage.py dialer`` and daphne serving ``newvoice.asgi``, with a
+Processes: ``manage.py qcluster``, ``manage.py dispatcher`` and daphne serving ``newvoice.asgi``, with a
 WebSocket client (a staff session) watching the campaign's live stream. ``--faults`` are injected
 in turn, ``--rounds`` times, ``--gap`` seconds apart:
 
@@ -49,7 +49,7 @@ from pathlib import Path
 
 from common import ROOT, ensure_database, free_port, salon_campaign, setup_django, wait_for_port
 
-LEASE_SECONDS = 60  # campaigns.dialing.LEASE_SECONDS (not configurable); checked after setup
+LEASE_SECONDS = 60  # campaigns.leases.LEASE_SECONDS (not configurable); checked after setup
 PUSH_LATENCY = 1.0  # seconds: an event later than this came from a database read, not a push
 ALL_FAULTS = ("worker", "dialer", "postgres", "redis")
 
@@ -147,7 +147,7 @@ class Processes:
         daphne = str(Path(sys.executable).parent / "daphne")
         self.commands = {
             "qcluster": [*manage, "qcluster"],
-            "dialer": [*manage, "dialer", "--interval", "0.5"],
+            "dialer": [*manage, "dispatcher", "--interval", "0.5"],
             "web": [daphne, "-b", "127.0.0.1", "-p", str(self.web_port), "newvoice.asgi:application"],
         }
         self.running: dict[str, subprocess.Popen] = {}
@@ -259,7 +259,7 @@ def prepare(contacts: int) -> tuple[int, str]:
     from django.db import connection
     from django.test import Client
 
-    from newvoice.models import Membership, Organization, Role
+    from tenancy.models import Membership, Organization, Role
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
@@ -497,10 +497,10 @@ def recovery(faults: list[Fault], campaign_id: int) -> list[dict]:
 def run(args) -> dict:
     from django.db.models import Count
 
-    from campaigns import dialing
+    from campaigns import leases
     from campaigns.models import Call, Campaign
 
-    assert dialing.LEASE_SECONDS == LEASE_SECONDS, "the lease changed: update LEASE_SECONDS here"
+    assert leases.LEASE_SECONDS == LEASE_SECONDS, "the lease changed: update LEASE_SECONDS here"
     campaign_id, cookie = prepare(args.contacts)
     logs = Path(tempfile.mkdtemp(prefix="nv-faults-logs-"))
     env = env_for(args.database_url, args.redis_url, workers=args.workers, speed=args.speed)

@@ -9,10 +9,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django_q.tasks import async_task
 
+from campaigns.contacts.importing import run_contact_import
 from campaigns.models import Call, CallLog, CallTask, ContactImport, DoNotCallEntry, Outcome
-from newvoice import audit
-from newvoice.models import AuditEntry
+from tenancy.models import AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,9 @@ def add_to_do_not_call(
         phone=phone,
         defaults={"reason": reason, "source": source, "created_by": user},
     )
-    cancelled = CallTask.objects.filter(organization_id=organization_id, phone=phone, status=CallTask.Status.PENDING).update(
-        status=CallTask.Status.CANCELLED
-    )
+    cancelled = CallTask.objects.filter(organization_id=organization_id, phone=phone).cancel_pending()
     if created:
-        audit.record(
+        AuditEntry.objects.record(
             AuditEntry.Action.DNC_ADDED,
             entry,
             actor=user,
@@ -51,7 +50,7 @@ def add_to_do_not_call(
 def remove_from_do_not_call(entry: DoNotCallEntry, *, user=None) -> None:
     """Allow the number again; tasks cancelled when it was blocked stay cancelled."""
     before = {"phone": entry.phone, "reason": entry.reason, "source": entry.source}
-    audit.record(AuditEntry.Action.DNC_REMOVED, entry, actor=user, before=before)
+    AuditEntry.objects.record(AuditEntry.Action.DNC_REMOVED, entry, actor=user, before=before)
     entry.delete()
 
 
@@ -89,15 +88,11 @@ def confirm_contact_import(preview: ContactImport, *, user=None) -> ContactImpor
 
 
 def _run_or_enqueue(job: ContactImport) -> None:
-    from django_q.tasks import async_task
-
-    from campaigns.tasks import run_contact_import
-
     if job.size <= settings.NEWVOICE_IMPORT_BACKGROUND_BYTES:
         run_contact_import(job.pk)
         job.refresh_from_db()
     else:
-        transaction.on_commit(lambda: async_task("campaigns.tasks.run_contact_import", job.pk, task_name=f"import-{job.pk}"))
+        transaction.on_commit(lambda: async_task("campaigns.contacts.importing.run_contact_import", job.pk, task_name=f"import-{job.pk}"))
 
 
 @transaction.atomic

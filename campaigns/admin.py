@@ -15,9 +15,8 @@ from django.utils.translation import ngettext
 from campaigns.actions import add_to_do_not_call, remove_from_do_not_call
 from campaigns.admin_contacts import ContactFilesMixin, DoNotCallImportMixin
 from campaigns.models import Call, CallLog, CallTask, Campaign, ContactImport, DoNotCallEntry
-from newvoice import audit
-from newvoice.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ReadOnlyInline, ScopedRelatedFieldListFilter
-from newvoice.models import AuditEntry
+from tenancy.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ReadOnlyInline, ScopedRelatedFieldListFilter
+from tenancy.models import AuditEntry
 
 # Tasks that will not be called again.
 DONE_STATUSES = (CallTask.Status.COMPLETED, CallTask.Status.FAILED, CallTask.Status.CANCELLED)
@@ -84,11 +83,7 @@ CONTROL_DONE = {"start": _("started."), "pause": _("paused."), "resume": _("resu
 
 def run_control(campaign: Campaign, verb: str, *, user=None) -> str:
     """Apply start/pause/resume/cancel; the reason it did not happen, or an empty string."""
-    if verb in ("start", "resume"):
-        problems = campaign.start(user=user) if verb == "start" else campaign.resume(user=user)
-        return " ".join(str(p) for p in problems)
-    moved = campaign.pause(user=user) if verb == "pause" else campaign.cancel(user=user)
-    return "" if moved else str(_("not possible while the campaign is %(status)s.") % {"status": campaign.get_status_display().lower()})
+    return " ".join(campaign.control(verb, user=user))
 
 
 @admin.register(Campaign)
@@ -292,7 +287,7 @@ class DoNotCallEntryAdmin(DoNotCallImportMixin, OrganizationScopedAdmin, admin.M
             super().save_model(request, obj, form, change)
             if fields:
                 before, after = {f: form.initial.get(f) for f in fields}, {f: getattr(obj, f) for f in fields}
-                audit.record(AuditEntry.Action.DNC_CHANGED, obj, actor=request.user, before=before, after=after)
+                AuditEntry.objects.record(AuditEntry.Action.DNC_CHANGED, obj, actor=request.user, before=before, after=after)
             return
         entry, cancelled = add_to_do_not_call(obj.organization_id, obj.phone, reason=obj.reason, source=obj.source, user=request.user)
         obj.pk, obj._state.adding = entry.pk, False

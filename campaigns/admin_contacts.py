@@ -22,8 +22,8 @@ from campaigns import exporting
 from campaigns.actions import confirm_contact_import, start_contact_import
 from campaigns.contacts.dnc import import_do_not_call
 from campaigns.models import ContactImport
-from newvoice.admin_scoping import organizations_for
-from newvoice.models import Organization, Role
+from tenancy.admin_scoping import organizations_for
+from tenancy.models import Organization, Role
 
 ERRORS_SHOWN = 500
 

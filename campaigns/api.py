@@ -29,8 +29,8 @@ from campaigns.serializers import (
     StatsQuerySerializer,
 )
 from campaigns.stats import campaign_stats
-from newvoice.api import OrganizationRolePermission, OrganizationScopedViewSet, visible_rows
-from newvoice.tenancy import get_for_user
+from tenancy.api import OrganizationRolePermission, OrganizationScopedViewSet, visible_rows
+from tenancy.scoping import get_for_user
 
 
 class CSVRenderer(renderers.BaseRenderer):
@@ -74,8 +74,8 @@ class CampaignViewSet(OrganizationScopedViewSet):
 
     def destroy(self, request, *args, **kwargs):
         campaign = self.get_object()
-        if campaign.status == Campaign.Status.RUNNING:
-            return _refused(_("A running campaign cannot be deleted: pause or cancel it first."))
+        if problem := campaign.deletion_problem():
+            return _refused(problem)
         try:
             campaign.delete()
         except (ProtectedError, RestrictedError):
@@ -87,9 +87,8 @@ class CampaignViewSet(OrganizationScopedViewSet):
     def start(self, request, pk=None):
         """Start a draft campaign. Refused, with the problems listed, when it is not ready."""
         campaign = self.get_object()
-        problems = campaign.start(user=request.user)
-        if problems:
-            return _refused(_("The campaign cannot start."), problems)
+        if problems := campaign.control("start", user=request.user):
+            return _refused(str(Campaign.CONTROLS["start"]), problems)
         return _status(campaign)
 
     @extend_schema(request=None, responses={200: CAMPAIGN_STATUS, 409: CAMPAIGN_REFUSED})
@@ -97,9 +96,8 @@ class CampaignViewSet(OrganizationScopedViewSet):
     def pause(self, request, pk=None):
         """Stop new dials at once; calls in progress finish."""
         campaign = self.get_object()
-        if not campaign.pause(user=request.user):
-            campaign.refresh_from_db(fields=["status"])
-            return _refused(_("Only a running campaign can be paused; this one is %(status)s.") % {"status": campaign.get_status_display()})
+        if problems := campaign.control("pause", user=request.user):
+            return _refused(str(Campaign.CONTROLS["pause"]), problems)
         return _status(campaign)
 
     @extend_schema(request=None, responses={200: CAMPAIGN_STATUS, 409: CAMPAIGN_REFUSED})
@@ -107,9 +105,8 @@ class CampaignViewSet(OrganizationScopedViewSet):
     def resume(self, request, pk=None):
         """Resume a paused campaign. Refused, with the problems listed, when it is not ready."""
         campaign = self.get_object()
-        problems = campaign.resume(user=request.user)
-        if problems:
-            return _refused(_("The campaign cannot resume."), problems)
+        if problems := campaign.control("resume", user=request.user):
+            return _refused(str(Campaign.CONTROLS["resume"]), problems)
         return _status(campaign)
 
     @extend_schema(request=None, responses={200: CAMPAIGN_STATUS, 409: CAMPAIGN_REFUSED})
@@ -117,10 +114,8 @@ class CampaignViewSet(OrganizationScopedViewSet):
     def cancel(self, request, pk=None):
         """Stop the campaign for good: pending contacts are cancelled; calls in progress finish."""
         campaign = self.get_object()
-        if not campaign.cancel(user=request.user):
-            campaign.refresh_from_db(fields=["status"])
-            detail = _("Only a draft, running or paused campaign can be cancelled; this one is %(status)s.")
-            return _refused(detail % {"status": campaign.get_status_display()})
+        if problems := campaign.control("cancel", user=request.user):
+            return _refused(str(Campaign.CONTROLS["cancel"]), problems)
         return _status(campaign)
 
     @extend_schema(

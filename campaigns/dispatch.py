@@ -1,4 +1,4 @@
-"""The dispatcher: which contacts to call now. ``manage.py dialer`` runs ``tick()`` in a loop;
+"""The dispatcher: which contacts to call now. ``manage.py dispatcher`` runs ``tick()`` in a loop;
 several dialers may run at once, on several machines.
 
 Per running campaign, in one transaction: lock the organization's row (concurrency caps span all
@@ -20,10 +20,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns.actions import finish_call
-from campaigns.dialing import get_dialer
+from campaigns.dialers import get_dialer
 from campaigns.models import Call, CallTask, Campaign, DoNotCallEntry, Outcome
 from campaigns.windows import CallingWindow, contact_zones
-from newvoice.models import Organization
+from tenancy.models import Organization
 
 logger = logging.getLogger(__name__)
 BURST_SECONDS = 5
@@ -198,7 +198,7 @@ def _reschedule(task: CallTask, opening: dt.datetime | None) -> None:
 
 
 def _end_by_date(campaign: Campaign) -> None:
-    campaign.tasks.filter(status=CallTask.Status.PENDING).update(status=CallTask.Status.CANCELLED)
+    campaign.tasks.cancel_pending()
     campaign.complete("The campaign's end date passed.")
 
 

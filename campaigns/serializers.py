@@ -4,8 +4,8 @@ from rest_framework import serializers
 
 from campaigns.contacts.normalising import RowError, normalise_phone
 from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry, Outcome
-from newvoice.api import OwnedSerializer
 from skillbases.models import Skillbase
+from tenancy.api import OwnedSerializer
 
 
 class CampaignSerializer(OwnedSerializer):

@@ -1,30 +1,15 @@
-"""django-q2 tasks of the campaigns app: they take ids, and running one twice is harmless."""
+"""django-q2 tasks of the campaigns app: they take ids, and running one twice is harmless. (The
+background contact import is ``campaigns.contacts.importing.run_contact_import``.)"""
 
 import logging
 
 from campaigns.actions import finish_call
-from campaigns.contacts.importing import import_contacts
-from campaigns.dialing import LEASE_SECONDS, Lease, get_dialer, worker_name
-from campaigns.models import Call, ContactImport, Outcome
+from campaigns.contacts.importing import run_contact_import  # noqa: F401 (imports queued before it moved)
+from campaigns.dialers import get_dialer
+from campaigns.leases import LEASE_SECONDS, Lease, worker_name
+from campaigns.models import Call, Outcome
 
 logger = logging.getLogger(__name__)
-
-
-def run_contact_import(import_id: int) -> None:
-    job = ContactImport.objects.select_related("campaign").get(pk=import_id)
-    if not job.claim():
-        return
-    with job.file.open("rb") as stream:
-        report = import_contacts(
-            job.campaign,
-            stream,
-            job.filename,
-            dry_run=job.dry_run,
-            region=job.region or None,
-            progress=lambda rows: job.record_progress(rows, stream.tell()),
-            atomic=False,
-        )
-    job.finish(report.as_dict())
 
 
 def place_call(call_id: int) -> None:

@@ -5,9 +5,9 @@ from rest_framework.routers import DefaultRouter
 
 from analytics.api import CallViewSet, MetricsSummaryView
 from campaigns.api import CallTaskViewSet, CampaignViewSet, DoNotCallViewSet, StatsView
-from newvoice.api_organizations import MemberViewSet, OrganizationViewSet
-from newvoice.api_tokens import ApiTokenViewSet
 from skillbases.api import SkillbaseViewSet
+from tenancy.api_organizations import MemberViewSet, OrganizationViewSet
+from tenancy.api_tokens import ApiTokenViewSet
 
 router = DefaultRouter()
 # Both /api/campaigns and /api/campaigns/ work: the seed's paths have no trailing slash.

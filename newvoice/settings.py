@@ -45,11 +45,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "import_export",
-    "newvoice",
+    "tenancy",
     "skillbases",
     "campaigns",
     "analytics",
     "voiceagent",
+    "newvoice",  # the project: no models, on top of every app
 ]
 
 MIDDLEWARE = [
@@ -61,8 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "newvoice.throttling.LoginThrottleMiddleware",
-    "newvoice.audit.AuditMiddleware",
+    "tenancy.throttling.LoginThrottleMiddleware",
+    "tenancy.audit.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "newvoice.urls"
@@ -191,7 +192,7 @@ REST_FRAMEWORK = {
 }
 # API tokens (django-rest-knox): stored as SHA-512 digests, shown once, always expiring. The prefix
 # lets secret scanners recognise a leaked token.
-KNOX_TOKEN_MODEL = "newvoice.ApiToken"
+KNOX_TOKEN_MODEL = "tenancy.ApiToken"
 # knox's own migrations create its AuthToken table even when the model is swapped for ours; that
 # orphan table references auth_user and makes PostgreSQL refuse to truncate users. Without knox's
 # migrations, nothing creates it.
@@ -216,7 +217,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # A member's role and a transcript line's speaker are both "role".
-    "ENUM_NAME_OVERRIDES": {"OrganizationRoleEnum": "newvoice.models.Role"},
+    "ENUM_NAME_OVERRIDES": {"OrganizationRoleEnum": "tenancy.models.Role"},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "newvoice.schema.plain_times"],
 }
 
@@ -245,7 +246,7 @@ NEWVOICE_DIALERS = {
 # What measures a call as it ends (its metrics and cost), in finish_call's transaction: a function
 # taking the ended call and returning how much its priced cost adds to its campaign's spend. Loaded
 # by path, as the dialers are, so campaigns never imports the analytics app above it.
-NEWVOICE_CALL_MEASURER = "analytics.metrics.measure_ended_call"
+NEWVOICE_CALL_MEASURER = "analytics.call_metrics.measure_ended_call"
 # How fast simulated calls run: 1 = real time (watchable demos), 0 = no waiting (tests, benchmarks).
 NEWVOICE_SIMULATOR_SPEED = env.float("NEWVOICE_SIMULATOR_SPEED", default=1.0)
 NEWVOICE_CURRENCY = env.str("NEWVOICE_CURRENCY", default="USD")

@@ -3,8 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from analytics.dashboard import dashboard
-from analytics.monitor import live_monitor
-from monitoring.views import metrics
+from analytics.live_monitor import live_monitor
+from analytics.prometheus import metrics
 from newvoice import views
 from voiceagent.views import try_bot
 

@@ -13,18 +13,18 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import JSON
 from import_export.tmp_storages import CacheStorage
 
-from newvoice.admin_scoping import (
+from skillbases.forms import SkillbaseConfirmImportForm, SkillbaseForm, SkillbaseImportForm
+from skillbases.models import Skillbase, SkillbaseVersion
+from skillbases.resources import SkillbaseResource
+from skillbases.schemas import LLM_PROVIDERS, SECTIONS
+from tenancy.admin_scoping import (
     OrganizationScopedAdmin,
     ReadOnlyInline,
     ScopedRelatedFieldListFilter,
     organizations_for,
     scope_queryset,
 )
-from newvoice.models import Organization, Role
-from skillbases.forms import SkillbaseConfirmImportForm, SkillbaseForm, SkillbaseImportForm
-from skillbases.models import Skillbase, SkillbaseVersion
-from skillbases.resources import SkillbaseResource
-from skillbases.schemas import LLM_PROVIDERS, SECTIONS
+from tenancy.models import Organization, Role
 
 
 def pretty_json(value) -> str:

@@ -6,7 +6,6 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from newvoice.api import OrganizationScopedViewSet
 from skillbases.models import Skillbase
 from skillbases.schemas import ConfigError, validate_config
 from skillbases.serializers import (
@@ -17,6 +16,7 @@ from skillbases.serializers import (
     SkillbaseSerializer,
     SkillbaseVersionSerializer,
 )
+from tenancy.api import OrganizationScopedViewSet
 
 CONFLICT = OpenApiResponse(description="The skillbase is used by campaigns; the reason names them.")
 
@@ -33,17 +33,9 @@ class SkillbaseViewSet(OrganizationScopedViewSet):
     ordering = ["name"]
 
     def destroy(self, request, *args, **kwargs):
-        from campaigns.models import Campaign
-
         skillbase = self.get_object()
-        campaigns = list(skillbase.campaigns.order_by("name").values_list("name", "status"))
-        active = [name for name, state in campaigns if state in (Campaign.Status.RUNNING, Campaign.Status.PAUSED)]
-        if active:
-            detail = _("The skillbase is used by running or paused campaigns: %(names)s. Cancel them first.")
-            return _conflict(detail % {"names": ", ".join(active)})
-        if campaigns:
-            detail = _("The skillbase is used by campaigns: %(names)s. Delete those campaigns first; their calls refer to its versions.")
-            return _conflict(detail % {"names": ", ".join(name for name, _state in campaigns)})
+        if problem := skillbase.deletion_problem():
+            return _conflict(problem)
         try:
             skillbase.delete()
         except (ProtectedError, RestrictedError):

@@ -2,10 +2,10 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from import_export.forms import ConfirmImportForm, ImportForm
 
-from newvoice.admin_scoping import IndentedJSONField, OrganizationScopedForm
-from newvoice.models import Organization
 from skillbases.models import Skillbase
 from skillbases.schemas import SECTIONS
+from tenancy.admin_scoping import IndentedJSONField, OrganizationScopedForm
+from tenancy.models import Organization
 
 
 class ConfigSectionField(IndentedJSONField):

@@ -6,10 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
-from newvoice import audit
-from newvoice.models import AuditEntry
-from newvoice.tenancy import OwnedModel
 from skillbases.schemas import SECTIONS, ConfigError, SkillbaseConfig, validate_config
+from tenancy.models import AuditEntry
+from tenancy.scoping import OwnedModel
 
 
 class Skillbase(OwnedModel):
@@ -37,6 +36,20 @@ class Skillbase(OwnedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def deletion_problem(self) -> str:
+        """Why the skillbase cannot be deleted ("" when it can): campaigns use it, and their calls
+        refer to its versions. Every door that deletes asks this first."""
+        # Through the reverse relation: campaigns sit above this app, which never imports them.
+        used = list(self.campaigns.order_by("name").values_list("name", "status"))
+        active = [name for name, state in used if state in ("running", "paused")]
+        if active:
+            return _("The skillbase is used by running or paused campaigns: %(names)s. Cancel them first.") % {"names": ", ".join(active)}
+        if used:
+            return _("The skillbase is used by campaigns: %(names)s. Delete those campaigns first; their calls refer to its versions.") % {
+                "names": ", ".join(name for name, _state in used)
+            }
+        return ""
 
     def config_dict(self) -> dict[str, Any]:
         return {section: getattr(self, section) for section in SECTIONS}
@@ -125,7 +138,7 @@ class Skillbase(OwnedModel):
         before = {"version": previous.version, **{s: config[s] for s in sections if s in config}} if previous else {}
         after = {"version": self.version, **{section: getattr(self, section) for section in sections}}
         action = AuditEntry.Action.SKILLBASE_CHANGED if previous else AuditEntry.Action.SKILLBASE_CREATED
-        audit.record(action, self, actor=author, before=before, after=after, reason=note)
+        AuditEntry.objects.record(action, self, actor=author, before=before, after=after, reason=note)
 
     def rollback_to(self, version: int, *, author=None) -> "SkillbaseVersion":
         """Make ``version``'s config current again, as a new version (history is never rewritten)."""

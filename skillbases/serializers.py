@@ -3,9 +3,9 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from newvoice.api import OwnedSerializer
 from skillbases.models import Skillbase, SkillbaseVersion
 from skillbases.schemas import SECTIONS, ConfigError, validate_config
+from tenancy.api import OwnedSerializer
 
 
 def config_errors_by_section(error: ConfigError) -> dict[str, list[str]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-from newvoice.models import Membership, Organization, Role
+from tenancy.models import Membership, Organization, Role
 
 DEMO = Path(__file__).resolve().parent.parent / "newvoice" / "demo"
 

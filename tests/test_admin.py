@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from analytics.models import CallMetrics, DailyCallStats, DailyStepStats, Price, StepReached
 from campaigns.models import Call, CallLog, CallTask, Campaign, ContactImport, DoNotCallEntry
-from newvoice.models import ApiToken, AuditEntry, Membership, Organization, Role
 from skillbases.models import Skillbase, SkillbaseVersion
 from skillbases.schemas import ConfigError, validate_config
+from tenancy.models import ApiToken, AuditEntry, Membership, Organization, Role
 
 PROJECT_APPS = ("newvoice", "skillbases", "campaigns", "analytics", "voiceagent")
 PROJECT_MODELS = sorted((model for model in admin.site._registry if model._meta.app_label in PROJECT_APPS), key=lambda m: m._meta.label)

@@ -9,8 +9,8 @@ import pytest
 from livekit.agents.testing import fake_job_context
 
 from campaigns.models import Call, CallLog, CallTask, Campaign, DoNotCallEntry
-from newvoice.models import Organization
 from skillbases.models import Skillbase
+from tenancy.models import Organization
 from voiceagent.worker import BadJob, call_id_from, run_call_job
 
 DEMO = Path(__file__).resolve().parent.parent / "newvoice" / "demo"

@@ -18,8 +18,8 @@ from analytics.dashboard import latency_histogram
 from analytics.models import CallMetrics, Price
 from analytics.templatetags.analytics_format import money
 from campaigns.models import Call, CallLog
-from newvoice.models import Role
-from newvoice.tenancy import organization_ids
+from tenancy.models import Role
+from tenancy.scoping import organization_ids
 from tests.support.calls import conversation, ended_call
 from tests.support.engine import make_campaign
 

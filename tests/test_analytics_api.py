@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from analytics.metrics import percentile
+from analytics.call_metrics import percentile
 from campaigns.models import Call
 from tests.support.calls import conversation, ended_call
 from tests.support.engine import make_campaign

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from analytics.metrics import percentile, record_call_metrics
+from analytics.call_metrics import percentile, record_call_metrics
 from analytics.models import CallMetrics, Price, StepReached
 from analytics.pricing import PriceBook, Usage
 from analytics.quality import qa_flags, sentiment

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from analytics import rollups
-from analytics.metrics import record_call_metrics
+from analytics.call_metrics import record_call_metrics
 from analytics.models import DailyCallStats, DailyStepStats, Price
 from tests.support.calls import conversation, ended_call
 from tests.support.engine import make_campaign

@@ -11,7 +11,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from newvoice.models import ApiToken, Role
+from tenancy.models import ApiToken, Role
 
 PUBLIC = {"/api/health", "/api/schema/", "/api/docs/", "/api/redoc/"}
 
@@ -224,12 +224,12 @@ def admin_client(user):
 
 
 def issue_in_admin(client, username: str, name: str = "From the admin", days: int = 30):
-    return client.post(reverse("admin:newvoice_apitoken_add"), {"user": username, "name": name, "expires_in_days": days})
+    return client.post(reverse("admin:tenancy_apitoken_add"), {"user": username, "name": name, "expires_in_days": days})
 
 
 def test_admin_issues_a_token_and_shows_the_secret_once(operator):
     client = admin_client(operator)
-    page = client.get(reverse("admin:newvoice_apitoken_add"))
+    page = client.get(reverse("admin:tenancy_apitoken_add"))
     assert page.status_code == 200 and page.context["adminform"].form.initial["expires_in_days"] == 90
     response = issue_in_admin(client, operator.username)
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
@@ -240,9 +240,9 @@ def test_admin_issues_a_token_and_shows_the_secret_once(operator):
     assert abs(token.expiry - (timezone.now() + dt.timedelta(days=30))) < dt.timedelta(minutes=1)
     assert bearer(secret).get("/api/tokens").status_code == 200
     # Afterwards the token's own page never shows the secret.
-    detail = client.get(reverse("admin:newvoice_apitoken_change", args=[token.pk]))
+    detail = client.get(reverse("admin:tenancy_apitoken_change", args=[token.pk]))
     assert detail.status_code == 200 and secret.encode() not in detail.content
-    assert secret.encode() not in client.get(reverse("admin:newvoice_apitoken_changelist")).content
+    assert secret.encode() not in client.get(reverse("admin:tenancy_apitoken_changelist")).content
 
 
 def test_org_admin_issues_a_token_for_a_member_but_not_an_outsider(org_admin, operator, outsider):
@@ -264,10 +264,10 @@ def test_admin_revokes_by_deleting(org_admin, operator, outsider):
     token, secret = issue(operator)
     theirs, _ = issue(outsider)
     client = admin_client(org_admin)
-    changelist = client.get(reverse("admin:newvoice_apitoken_changelist"))
+    changelist = client.get(reverse("admin:tenancy_apitoken_changelist"))
     assert list(changelist.context["cl"].queryset) == [token]
-    assert client.get(reverse("admin:newvoice_apitoken_change", args=[theirs.pk])).status_code == 404
-    response = client.post(reverse("admin:newvoice_apitoken_delete", args=[token.pk]), {"post": "yes"})
+    assert client.get(reverse("admin:tenancy_apitoken_change", args=[theirs.pk])).status_code == 404
+    response = client.post(reverse("admin:tenancy_apitoken_delete", args=[token.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert bearer(secret).get("/api/tokens").status_code == 401
     assert ApiToken.objects.filter(pk=theirs.pk).exists()
@@ -276,7 +276,7 @@ def test_admin_revokes_by_deleting(org_admin, operator, outsider):
 def test_a_token_cannot_be_edited_in_the_admin(operator):
     token, _ = issue(operator, name="Fixed")
     client = admin_client(operator)
-    response = client.post(reverse("admin:newvoice_apitoken_change", args=[token.pk]), {"name": "Changed"})
+    response = client.post(reverse("admin:tenancy_apitoken_change", args=[token.pk]), {"name": "Changed"})
     assert response.status_code == 403
     token.refresh_from_db()
     assert token.name == "Fixed"

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from newvoice.models import ApiToken, Role
+from tenancy.models import ApiToken, Role
 from tests.support.calls import conversation, ended_call
 from tests.support.engine import make_campaign
 

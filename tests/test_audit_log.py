@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 from campaigns.actions import finish_call
 from campaigns.models import Campaign, DoNotCallEntry, Outcome
 from campaigns.tasks import place_call
-from newvoice.models import ApiToken, AuditEntry, Membership, Role
 from skillbases.models import Skillbase
+from tenancy.models import ApiToken, AuditEntry, Membership, Role
 from tests.support.engine import T0, Dispatcher, make_campaign, started, use_scripted_dialer
 
 Action, Source, Status = AuditEntry.Action, AuditEntry.Source, Campaign.Status

@@ -50,7 +50,7 @@ def test_changelist_actions(client, operator, campaign):
     assert "started." in response.content.decode()
     assert Campaign.objects.get().status == "running"
     response = client.post("/admin/campaigns/campaign/", {"action": "resume_campaigns", "_selected_action": [campaign.pk]}, follow=True)
-    assert "Only a paused campaign can resume." in response.content.decode()
+    assert "Only a paused campaign can resume; this one is" in response.content.decode()
 
 
 def test_roles_and_organizations(client, viewer, outsider, campaign):

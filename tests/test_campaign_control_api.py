@@ -72,13 +72,16 @@ def test_pause_and_resume(ready, operator):
 def test_pause_a_draft_is_409_with_the_reason(ready, operator):
     response = post(operator, ready, "pause")
     assert response.status_code == 409
-    assert response.json() == {"detail": "Only a running campaign can be paused; this one is Draft."}
+    assert response.json() == {
+        "detail": "The campaign cannot be paused.",
+        "problems": ["Only a running campaign can be paused; this one is Draft."],
+    }
 
 
 def test_resume_a_draft_is_409(ready, operator):
     response = post(operator, ready, "resume")
     assert response.status_code == 409
-    assert response.json()["problems"] == ["Only a paused campaign can resume."]
+    assert response.json()["problems"] == ["Only a paused campaign can resume; this one is Draft."]
     ready.refresh_from_db()
     assert ready.status == Status.DRAFT
 
@@ -100,7 +103,7 @@ def test_cancel(ready, operator):
 def test_cancel_a_completed_campaign_is_409(ready, operator):
     in_state(ready, Status.COMPLETED, "Done.")
     response = post(operator, ready, "cancel")
-    assert response.status_code == 409 and "Completed" in response.json()["detail"]
+    assert response.status_code == 409 and "Completed" in response.json()["problems"][0]
 
 
 @pytest.mark.parametrize("verb", ["start", "pause", "resume", "cancel"])

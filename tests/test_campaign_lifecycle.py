@@ -95,7 +95,7 @@ def test_start_refuses_a_language_model_without_its_key(org, skillbase_factory, 
 def test_only_a_draft_or_paused_campaign_starts(org, skillbase):
     campaign = started(make_campaign(org, skillbase, contacts=1))
     assert campaign.start() == ["Only a draft or paused campaign can start; this one is Running."]
-    assert campaign.resume() == ["Only a paused campaign can resume."]
+    assert campaign.resume() == ["Only a paused campaign can resume; this one is Running."]
 
 
 # Pause, resume, cancel, completion

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from campaigns.models import Campaign
-from newvoice.models import Organization
+from tenancy.models import Organization
 
 
 def campaign(org, skillbase, **fields):

@@ -15,7 +15,7 @@ from django_q.models import OrmQ
 from campaigns.models import CALLBACK_GRACE_ATTEMPTS, UNREACHED_OUTCOMES, Call, CallTask, Campaign, DoNotCallEntry
 from campaigns.policy import parse_retry_policy
 from tests.support.engine import add_contacts, make_campaign, started, use_scripted_dialer
-from voiceagent.simulator import GOALS, UNANSWERED, choose_persona
+from voiceagent.simulated_callee import GOALS, UNANSWERED, choose_persona
 
 DEMO = Path(__file__).resolve().parent.parent / "newvoice" / "demo"
 MIX = {
@@ -130,11 +130,15 @@ def test_list_start_pause_resume_cancel_and_status(org, skillbase, settings):
     [
         (("status", 4040), "No campaign with id 4040."),
         (("status",), "'status' needs a campaign id."),
-        (("pause", "draft"), "Only a running campaign can pause; this one is draft."),
-        (("resume", "draft"), "Cannot start: Only a paused campaign can resume."),
-        (("start", "empty"), "Cannot start: There is nobody to call: import contacts first."),
-        (("cancel", "cancelled"), "This campaign is already cancelled."),
-        (("start", "cancelled"), "Cannot start: Only a draft or paused campaign can start; this one is Cancelled."),
+        # The model's words, as the admin and the API say them.
+        (("pause", "draft"), "The campaign cannot be paused. Only a running campaign can be paused; this one is Draft."),
+        (("resume", "draft"), "The campaign cannot resume. Only a paused campaign can resume; this one is Draft."),
+        (("start", "empty"), "The campaign cannot start. There is nobody to call: import contacts first."),
+        (
+            ("cancel", "cancelled"),
+            "The campaign cannot be cancelled. Only a draft, running or paused campaign can be cancelled; this one is Cancelled.",
+        ),
+        (("start", "cancelled"), "The campaign cannot start. Only a draft or paused campaign can start; this one is Cancelled."),
     ],
 )
 def test_command_errors(org, skillbase, settings, args, message):
@@ -152,7 +156,8 @@ def test_command_errors(org, skillbase, settings, args, message):
 
 
 @pytest.mark.django_db(transaction=True)  # the loop closes stale connections, as it must between passes
-def test_the_dialer_makes_one_pass(org, skillbase, settings):
+@pytest.mark.parametrize("command", ["dispatcher", "dialer"])  # the dispatcher, and its old name
+def test_the_dispatcher_makes_one_pass(org, skillbase, settings, command):
     use_scripted_dialer(settings)
     campaign = started(make_campaign(org, skillbase, contacts=3, max_concurrent_calls=2))
     # Started a minute ago: the token bucket has filled (it starts empty).
@@ -160,7 +165,7 @@ def test_the_dialer_makes_one_pass(org, skillbase, settings):
     out = StringIO()
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
-        call_command("dialer", "--once", stdout=out)
+        call_command(command, "--once", stdout=out)
     finally:
         signal.signal(signal.SIGINT, handlers[0])
         signal.signal(signal.SIGTERM, handlers[1])

@@ -70,7 +70,7 @@ def test_large_file_is_imported_in_the_background_with_progress(
     assert 'http-equiv="refresh"' in running and "Reading the file" in running
     monkeypatch.setattr(Conf, "SYNC", True)
     job = ContactImport.objects.get()
-    from campaigns.tasks import run_contact_import
+    from campaigns.contacts.importing import run_contact_import
 
     run_contact_import(job.pk)
     done = client.get(report_url).content.decode()

@@ -49,7 +49,7 @@ def test_the_stack_has_every_process_kind(compose):
     commands = {name: " ".join(services[name].get("command") or []) for name in APP_SERVICES}
     assert "migrate" in commands["migrate"]
     assert commands["qcluster"].endswith("manage.py qcluster")
-    assert commands["dialer"].endswith("manage.py dialer")
+    assert commands["dialer"].endswith("manage.py dispatcher")
     assert commands["agent"].endswith("manage.py run_agent")
     assert "daphne" in (DEPLOY / "Dockerfile").read_text(encoding="utf-8")  # the web service runs the image's CMD
 

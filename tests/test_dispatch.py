@@ -1,6 +1,6 @@
 """The dispatcher on a controlled clock: pacing, caps, windows, the do-not-call list, end dates, the reaper.
 
-``tick(now, enqueue=...)`` runs as ``manage.py dialer`` runs it, with the test's clock and the call ids
+``tick(now, enqueue=...)`` runs as ``manage.py dispatcher`` runs it, with the test's clock and the call ids
 collected instead of sent to django-q2; calls are placed by the real ``place_call`` on a scripted line.
 """
 
@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 
 from campaigns.actions import finish_call
-from campaigns.dialing import Lease
 from campaigns.dispatch import BURST_SECONDS, QUEUED_CALL_TIMEOUT, reap, tick
+from campaigns.leases import Lease
 from campaigns.models import Call, CallTask, Campaign, DoNotCallEntry, Outcome
 from campaigns.tasks import place_call
 from tests.support.engine import PLACED, T0, Dispatcher, add_contacts, live_calls, make_campaign, started, use_scripted_dialer

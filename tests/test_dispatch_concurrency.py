@@ -1,4 +1,4 @@
-"""Several dispatchers at once, as when ``manage.py dialer`` runs on several machines.
+"""Several dispatchers at once, as when ``manage.py dispatcher`` runs on several machines.
 
 Real threads with their own database connections race on one organization's campaigns while workers
 place the calls they enqueue; a watcher samples the live calls in single statements (one snapshot each).

@@ -14,7 +14,7 @@ from django.utils import timezone
 from livekit import api
 
 from campaigns.actions import finish_call
-from campaigns.dialing import Lease
+from campaigns.leases import Lease
 from campaigns.models import Call, CallTask, Campaign
 from campaigns.tasks import place_call
 from tests.support.fake_livekit import API_KEY, API_SECRET, FakeLiveKit, TwirpError, unused_url

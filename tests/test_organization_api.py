@@ -4,7 +4,7 @@ that an organization always keeps an admin."""
 import pytest
 from rest_framework.test import APIClient
 
-from newvoice.models import Membership, Role
+from tenancy.models import Membership, Role
 
 
 def api(user=None) -> APIClient:

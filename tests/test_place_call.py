@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from campaigns.actions import finish_call
-from campaigns.dialing import LEASE_SECONDS, worker_name
+from campaigns.leases import LEASE_SECONDS, worker_name
 from campaigns.models import Call, CallTask, Outcome
 from campaigns.tasks import place_call
 from tests.support.engine import PLACED, T0, Dispatcher, make_campaign, started, use_scripted_dialer

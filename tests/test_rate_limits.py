@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from newvoice.models import ApiToken
+from tenancy.models import ApiToken
 
 PASSWORD = "pw-for-tests-only"
 LOGIN_PAGES = ["/admin/login/", "/api-auth/login/"]

@@ -26,8 +26,8 @@ from rest_framework.test import APIClient
 from analytics.consumers import CallStreamConsumer, CampaignStreamConsumer
 from campaigns.models import CallLog
 from newvoice.asgi import application
-from newvoice.models import ApiToken, Membership, Role
 from newvoice.routing import websocket_urlpatterns
+from tenancy.models import ApiToken, Membership, Role
 from tests.support.routes import PHONE, PUBLIC, Route, World, api_routes, build_world
 from voiceagent.consumers import TryBotConsumer
 

@@ -13,9 +13,9 @@ from django.core.management import call_command
 
 from campaigns.models import CallTask, Campaign, DoNotCallEntry
 from newvoice.demo.seed import DATA_DIR
-from newvoice.models import Membership, Organization, Role
 from skillbases.models import Skillbase, SkillbaseVersion
 from skillbases.schemas import validate_config
+from tenancy.models import Membership, Organization, Role
 
 SALON = "Лилия — запись в салон"
 DENTAL = "Bright Smile — appointment reminder"

@@ -101,7 +101,7 @@ SECURITY_PROBE = (
     "print(json.dumps({name: getattr(s, name) for name in ('SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', "
     "'SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', 'API_TOKEN_ISSUE_RATE', 'LOGIN_FAILURES_PER_ACCOUNT', "
     "'LOGIN_FAILURES_PER_ADDRESS', 'LOGIN_FAILURE_WINDOW')} | {'proxies': s.REST_FRAMEWORK['NUM_PROXIES'], "
-    "'throttle': 'newvoice.throttling.LoginThrottleMiddleware' in s.MIDDLEWARE}))"
+    "'throttle': 'tenancy.throttling.LoginThrottleMiddleware' in s.MIDDLEWARE}))"
 )
 
 

@@ -20,7 +20,7 @@ import pytest
 from skillbases.schemas import validate_config
 from voiceagent.flow.conversation import Conversation
 from voiceagent.simulated_audio import SimulatedClock, SimulatedPlayout, speaking_seconds
-from voiceagent.simulator import PERSONAS, choose_persona, simulate_call
+from voiceagent.simulated_callee import PERSONAS, choose_persona, simulate_call
 from voiceagent.text import TextConversation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -276,7 +276,9 @@ def test_persona_choice_is_deterministic_and_follows_the_mix():
 def test_persona_choice_is_the_same_in_another_process():
     mix = {"agree": 3, "refuse": 2, "callback": 1}
     here = [choose_persona({}, mix, 5, task_id) for task_id in range(30)]
-    code = f"from voiceagent.simulator import choose_persona; print(','.join(choose_persona({{}}, {mix!r}, 5, t) for t in range(30)))"
+    code = (
+        f"from voiceagent.simulated_callee import choose_persona; print(','.join(choose_persona({{}}, {mix!r}, 5, t) for t in range(30)))"
+    )
     env = {"PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "newvoice.settings"}
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT)
     assert there.stdout.strip().split(",") == here
@@ -322,8 +324,8 @@ async def test_unknown_persona_is_refused():
 
 def _simulated_call_row():
     from campaigns.models import Call, CallTask, Campaign
-    from newvoice.models import Organization
     from skillbases.models import Skillbase
+    from tenancy.models import Organization
 
     org = Organization.objects.create(name="Lilia", slug="lilia")
     data = SCRIPTS["salon"][0]

@@ -9,10 +9,10 @@ import tablib
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from newvoice.models import Membership, Role
 from skillbases.models import Skillbase, SkillbaseVersion
 from skillbases.resources import IMPORT_NOTE, SkillbaseResource
 from skillbases.schemas import ConfigError, validate_config
+from tenancy.models import Membership, Role
 
 EXPORT_URL = reverse("admin:skillbases_skillbase_export")
 IMPORT_URL = reverse("admin:skillbases_skillbase_import")

@@ -4,9 +4,9 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 
-from newvoice.models import Role
-from newvoice.tenancy import get_for_user, has_role
 from skillbases.models import Skillbase
+from tenancy.models import Role
+from tenancy.scoping import get_for_user, has_role
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_get_for_user_hides_other_organizations_objects_as_not_found(two_skillba
 
 
 def test_member_of_two_organizations_sees_both(two_skillbases, org, other_org, member_factory):
-    from newvoice.models import Membership
+    from tenancy.models import Membership
 
     user = member_factory(org, Role.VIEWER, username="both")
     Membership.objects.create(organization=other_org, user=user, role=Role.ADMIN)

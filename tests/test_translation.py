@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from campaigns.models import CallTask, Campaign, DoNotCallEntry, Outcome
-from newvoice.models import Role
 from skillbases.models import Skillbase
+from tenancy.models import Role
 
 MESSAGES = Path(__file__).resolve().parent.parent / "locale" / "ru" / "LC_MESSAGES"
 PO, MO = MESSAGES / "django.po", MESSAGES / "django.mo"

@@ -13,9 +13,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from newvoice.validators import validate_timezone
 from skillbases.models import Skillbase
 from skillbases.schemas import ConfigError
+from tenancy.validators import validate_timezone
 from voiceagent.providers import ProviderKeyMissing
 
 MAX_MESSAGE = 1000

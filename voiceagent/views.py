@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from newvoice.tenancy import get_for_user
 from skillbases.models import Skillbase
 from skillbases.schemas import BUILTIN_VARIABLES, ConfigError
+from tenancy.scoping import get_for_user
 
 
 def try_bot(request, pk: int):

@@ -11,8 +11,7 @@ from django.db import transaction
 from campaigns.contacts.normalising import RowError, cell_text, map_columns, normalise_phone
 from campaigns.contacts.reading import ImportFileError, open_contact_file
 from campaigns.models import CallTask, DoNotCallEntry
-from newvoice import audit
-from newvoice.models import AuditEntry
+from tenancy.models import AuditEntry
 
 BATCH_SIZE = 2000
 REASON_COLUMNS = ("reason", "причина", "comment", "комментарий", "note")
@@ -57,7 +56,7 @@ def import_do_not_call(organization_id: int, stream: IO[bytes], filename: str = 
                     _flush(organization_id, batch, report, user)
             _flush(organization_id, batch, report, user)
             if report.added:
-                audit.record(
+                AuditEntry.objects.record(
                     AuditEntry.Action.DNC_IMPORTED,
                     organization_id=organization_id,
                     object_type=DoNotCallEntry._meta.label_lower,
@@ -84,7 +83,5 @@ def _flush(organization_id: int, batch: dict[str, str], report: DoNotCallReport,
     )
     report.added += len(fresh)
     report.already_listed += len(batch) - len(fresh)
-    report.cancelled_tasks += CallTask.objects.filter(
-        organization_id=organization_id, phone__in=fresh, status=CallTask.Status.PENDING
-    ).update(status=CallTask.Status.CANCELLED)
+    report.cancelled_tasks += CallTask.objects.filter(organization_id=organization_id, phone__in=fresh).cancel_pending()
     batch.clear()

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.contacts.normalising import Columns, RowError, cell_text, map_columns, normalise_phone, normalise_timezone
 from campaigns.contacts.reading import ImportFileError, open_contact_file
-from campaigns.models import CallTask, Campaign, DoNotCallEntry
+from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
 
 BATCH_SIZE = 2000
 _COPY_FIELDS = (
@@ -221,3 +221,21 @@ def _run(campaign, stream, filename, region, report, progress, *, write: bool) -
         raise ImportFileError(_("The file has a header row but no contacts."))
     if progress:
         progress(report.total)
+
+
+def run_contact_import(import_id: int) -> None:
+    """The background import of an uploaded file (a django-q2 task): once, whoever claims it first."""
+    job = ContactImport.objects.select_related("campaign").get(pk=import_id)
+    if not job.claim():
+        return
+    with job.file.open("rb") as stream:
+        report = import_contacts(
+            job.campaign,
+            stream,
+            job.filename,
+            dry_run=job.dry_run,
+            region=job.region or None,
+            progress=lambda rows: job.record_progress(rows, stream.tell()),
+            atomic=False,
+        )
+    job.finish(report.as_dict())

@@ -5,7 +5,7 @@ import datetime
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import newvoice.validators
+import tenancy.validators
 from django.conf import settings
 from django.db import migrations, models
 
@@ -36,8 +36,8 @@ class Migration(migrations.Migration):
                 ('calling_days', models.JSONField(default=campaigns.models.default_calling_days, help_text='ISO weekdays, Monday = 1.', verbose_name='calling days')),
                 ('calling_window_start', models.TimeField(default=datetime.time(9, 0), verbose_name='calling window start')),
                 ('calling_window_end', models.TimeField(default=datetime.time(20, 0), verbose_name='calling window end')),
-                ('default_timezone', models.CharField(default=campaigns.models.default_timezone, help_text='For contacts whose time zone cannot be told from the number.', max_length=64, validators=[newvoice.validators.validate_timezone], verbose_name='default time zone')),
-                ('default_region', models.CharField(default=campaigns.models.default_region, help_text='Country for numbers written without a country code (ISO 3166, e.g. RU).', max_length=2, validators=[newvoice.validators.validate_region], verbose_name='default region')),
+                ('default_timezone', models.CharField(default=campaigns.models.default_timezone, help_text='For contacts whose time zone cannot be told from the number.', max_length=64, validators=[tenancy.validators.validate_timezone], verbose_name='default time zone')),
+                ('default_region', models.CharField(default=campaigns.models.default_region, help_text='Country for numbers written without a country code (ISO 3166, e.g. RU).', max_length=2, validators=[tenancy.validators.validate_region], verbose_name='default region')),
                 ('starts_at', models.DateTimeField(blank=True, null=True, verbose_name='starts at')),
                 ('ends_at', models.DateTimeField(blank=True, null=True, verbose_name='ends at')),
                 ('max_attempts', models.PositiveIntegerField(default=3, validators=[django.core.validators.MinValueValidator(1)], verbose_name='max attempts')),

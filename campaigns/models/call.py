@@ -16,8 +16,8 @@ from campaigns import push
 from campaigns.models.call_task import CallTask
 from campaigns.models.campaign import Campaign
 from campaigns.models.outcomes import Outcome
-from newvoice.tenancy import OrganizationQuerySet, OwnedModel
 from skillbases.models import SkillbaseVersion
+from tenancy.scoping import OrganizationQuerySet, OwnedModel
 
 
 class CallQuerySet(OrganizationQuerySet):

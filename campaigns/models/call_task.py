@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from campaigns.models.campaign import Campaign, e164_validator
 from campaigns.models.outcomes import UNREACHED_OUTCOMES, Outcome
 from campaigns.policy import parse_retry_policy
-from newvoice.tenancy import OrganizationQuerySet, OwnedModel
+from tenancy.scoping import OrganizationQuerySet, OwnedModel
 
 # A callee who asked to be called back is called back even past max_attempts, a couple of times.
 CALLBACK_GRACE_ATTEMPTS = 2

@@ -10,13 +10,14 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.dialers import get_dialer
 from campaigns.models.outcomes import FAILURE_OUTCOMES
 from campaigns.policy import parse_retry_policy
-from newvoice import audit
-from newvoice.models import AuditEntry
-from newvoice.tenancy import OwnedModel
-from newvoice.validators import validate_region, validate_timezone
 from skillbases.models import Skillbase
+from tenancy import audit
+from tenancy.models import AuditEntry
+from tenancy.scoping import OwnedModel
+from tenancy.validators import validate_region, validate_timezone
 
 e164_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}$", _("Enter a phone number in E.164 form, e.g. +79123456789."))
 
@@ -55,6 +56,14 @@ TRANSITION_ACTIONS = {
 
 
 class Campaign(OwnedModel):
+    # What an operator can do to a campaign, and how each door says it did not happen.
+    CONTROLS = {
+        "start": _("The campaign cannot start."),
+        "pause": _("The campaign cannot be paused."),
+        "resume": _("The campaign cannot resume."),
+        "cancel": _("The campaign cannot be cancelled."),
+    }
+
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
         RUNNING = "running", _("Running")
@@ -168,13 +177,11 @@ class Campaign(OwnedModel):
                 was_paused = before["status"] == self.Status.PAUSED and status == self.Status.RUNNING
                 action = AuditEntry.Action.CAMPAIGN_RESUMED if was_paused else TRANSITION_ACTIONS[status]
                 changed_before, changed_after = audit.changes(before, {name: getattr(self, name) for name in TRANSITION_FIELDS})
-                audit.record(action, self, actor=user, before=changed_before, after=changed_after, reason=self.status_reason)
+                AuditEntry.objects.record(action, self, actor=user, before=changed_before, after=changed_after, reason=self.status_reason)
         return moved
 
     def start_problems(self) -> list[str]:
         """Why the campaign cannot start (empty when it can)."""
-        from campaigns.dialing import get_dialer
-
         problems = []
         try:
             self.skillbase.parsed_config()
@@ -193,14 +200,17 @@ class Campaign(OwnedModel):
     def start(self, *, user=None) -> list[str]:
         """Start a draft (or resume a paused) campaign; returns the problems that prevented it."""
         if self.status not in (self.Status.DRAFT, self.Status.PAUSED):
-            return [_("Only a draft or paused campaign can start; this one is %(status)s.") % {"status": self.get_status_display()}]
+            return [self._refusal(_("Only a draft or paused campaign can start; this one is %(status)s."))]
         problems = self.start_problems()
         if problems:
             return problems
         now = timezone.now()
-        self._move(
+        started = self._move(
             (self.Status.DRAFT, self.Status.PAUSED), self.Status.RUNNING, user=user, started_at=self.started_at or now, rate_updated_at=now
         )
+        if not started:  # another door moved it first: nothing was changed here
+            self.refresh_from_db(fields=TRANSITION_FIELDS)
+            return [self._refusal(_("Only a draft or paused campaign can start; this one is %(status)s."))]
         return []
 
     def pause(self, reason: str = "", *, user=None) -> bool:
@@ -209,7 +219,7 @@ class Campaign(OwnedModel):
 
     def resume(self, *, user=None) -> list[str]:
         if self.status != self.Status.PAUSED:
-            return [_("Only a paused campaign can resume.")]
+            return [self._refusal(_("Only a paused campaign can resume; this one is %(status)s."))]
         return self.start(user=user)
 
     def cancel(self, *, user=None) -> bool:
@@ -225,6 +235,29 @@ class Campaign(OwnedModel):
             if moved:
                 self.tasks.cancel_pending()
         return moved
+
+    def control(self, verb: str, *, user=None) -> list[str]:
+        """Start, pause, resume or cancel (``CONTROLS``) as an operator asked, through any door;
+        returns why it did not happen (empty when it did)."""
+        if verb not in self.CONTROLS:
+            raise ValueError(f"Unknown campaign control '{verb}'; known: {', '.join(self.CONTROLS)}.")
+        if verb in ("start", "resume"):
+            return [str(problem) for problem in (self.start(user=user) if verb == "start" else self.resume(user=user))]
+        if self.pause(user=user) if verb == "pause" else self.cancel(user=user):
+            return []
+        self.refresh_from_db(fields=TRANSITION_FIELDS)
+        if verb == "pause":
+            return [self._refusal(_("Only a running campaign can be paused; this one is %(status)s."))]
+        return [self._refusal(_("Only a draft, running or paused campaign can be cancelled; this one is %(status)s."))]
+
+    def _refusal(self, message) -> str:
+        return str(message % {"status": self.get_status_display()})
+
+    def deletion_problem(self) -> str:
+        """Why the campaign cannot be deleted ("" when it can). Every door that deletes asks this first."""
+        if self.status == self.Status.RUNNING:
+            return str(_("A running campaign cannot be deleted: pause or cancel it first."))
+        return ""
 
     def add_spend(self, amount: Decimal) -> str:
         """Add what a call cost to the campaign's spend, then apply the safety rails right away, in

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign, e164_validator
-from newvoice.tenancy import OwnedModel
+from tenancy.scoping import OwnedModel
 
 
 class DoNotCallEntry(OwnedModel):

@@ -29,9 +29,9 @@ from django.db import transaction
 from phonenumbers import timezone as number_timezone
 
 from campaigns.models import CallTask, Campaign, DoNotCallEntry
-from newvoice.models import Membership, Organization, Role
 from skillbases.models import Skillbase
 from skillbases.schemas import SECTIONS, ConfigError, validate_config
+from tenancy.models import Membership, Organization, Role
 
 DATA_DIR = Path(__file__).resolve().parent
 CREDENTIALS_FILE = "demo-credentials.txt"

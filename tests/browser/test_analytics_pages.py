@@ -13,8 +13,8 @@ from analytics.models import CallMetrics
 from analytics.price_list import seed_list_prices
 from analytics.templatetags.analytics_format import money
 from campaigns.models import CallLog
-from newvoice.models import Membership, Organization, Role
 from skillbases.models import Skillbase
+from tenancy.models import Membership, Organization, Role
 from tests.browser.support import TEST_PASSWORD, BrowserLiveServerTestCase, browser_page, log_in, screenshot
 from tests.conftest import MINIMAL_CONFIG
 from tests.support.calls import conversation, ended_call

@@ -16,8 +16,8 @@ from django.db import connections
 
 from campaigns.actions import finish_call
 from campaigns.models import Call, CallLog, CallTask, Campaign
-from newvoice.models import Membership, Organization, Role
 from skillbases.models import Skillbase
+from tenancy.models import Membership, Organization, Role
 from tests.browser.support import TEST_PASSWORD, BrowserLiveServerTestCase, browser_page, log_in, screenshot
 
 DEMO = Path(__file__).resolve().parents[2] / "newvoice" / "demo"

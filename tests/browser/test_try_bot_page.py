@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-from newvoice.models import Membership, Organization, Role
 from skillbases.models import Skillbase
+from tenancy.models import Membership, Organization, Role
 from tests.browser.support import TEST_PASSWORD, BrowserLiveServerTestCase, browser_page, log_in, screenshot
 
 DEMO = Path(__file__).resolve().parents[2] / "newvoice" / "demo"

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from analytics.metrics import record_call_metrics
+from analytics.call_metrics import record_call_metrics
 from campaigns.actions import finish_call
 from campaigns.models import Call, CallLog, CallTask, Campaign
 

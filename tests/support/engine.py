@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 
 from campaigns.actions import finish_call
-from campaigns.dialing import Dialer, Lease
+from campaigns.dialers import Dialer
 from campaigns.dispatch import TickReport, tick
+from campaigns.leases import Lease
 from campaigns.models import Call, CallTask, Campaign
 
 # A Monday, ahead of the real clock so that contacts imported "now" are due: 10:00 in Moscow, 17:00 in Vladivostok.

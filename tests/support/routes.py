@@ -16,10 +16,10 @@ from django.utils.regex_helper import normalize
 from analytics.api import CallViewSet
 from campaigns.api import CallTaskViewSet, CampaignViewSet, DoNotCallViewSet
 from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
-from newvoice.api_organizations import MemberViewSet, OrganizationViewSet
-from newvoice.api_tokens import ApiTokenViewSet
-from newvoice.models import ApiToken, Membership
 from skillbases.api import SkillbaseViewSet
+from tenancy.api_organizations import MemberViewSet, OrganizationViewSet
+from tenancy.api_tokens import ApiTokenViewSet
+from tenancy.models import ApiToken, Membership
 from tests.support.calls import conversation, ended_call
 
 PUBLIC = {"/api/health", "/api/schema/", "/api/docs/", "/api/redoc/"}

@@ -25,7 +25,8 @@ from django.utils.translation import gettext as _
 from livekit import api
 
 from campaigns.actions import finish_call
-from campaigns.dialing import Dialer, Lease
+from campaigns.dialers import Dialer
+from campaigns.leases import Lease
 from campaigns.models import Call, Outcome
 from skillbases.schemas import ConfigError
 from voiceagent.providers import missing_keys

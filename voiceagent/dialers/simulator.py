@@ -16,12 +16,13 @@ from django.conf import settings
 from django.db import connections
 
 from campaigns.actions import finish_call
-from campaigns.dialing import Dialer, Lease
+from campaigns.dialers import Dialer
+from campaigns.leases import Lease
 from campaigns.models import Call
 from skillbases.schemas import ConfigError
 from voiceagent.calls import CallSetup, load_call_setup
 from voiceagent.providers import missing_keys
-from voiceagent.simulator import choose_persona, simulate_call
+from voiceagent.simulated_callee import choose_persona, simulate_call
 from voiceagent.telemetry import CallTelemetry
 
 LEASE_RENEW_SECONDS = 20

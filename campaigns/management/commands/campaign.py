@@ -8,12 +8,12 @@ from django.db import close_old_connections, connections
 from django.db.models import Count
 from django.utils import timezone
 
-from campaigns.dialing import get_dialer
+from campaigns.dialers import get_dialer
 from campaigns.dispatch import dispatch_campaign, reap
 from campaigns.models import CallTask, Campaign
 from campaigns.tasks import place_call
-from newvoice import audit
-from newvoice.models import AuditEntry
+from tenancy import audit
+from tenancy.models import AuditEntry
 
 ACTIONS = ("list", "start", "pause", "resume", "cancel", "status", "run")
 
@@ -43,14 +43,8 @@ class Command(BaseCommand):
         self._status(target)
 
     def _control(self, target: Campaign, action: str) -> None:
-        if action in ("start", "resume"):
-            problems = target.start() if action == "start" else target.resume()
-            if problems:
-                raise CommandError("Cannot start: " + " ".join(str(p) for p in problems))
-        elif action == "pause" and not target.pause():
-            raise CommandError(f"Only a running campaign can pause; this one is {target.get_status_display().lower()}.")
-        elif action == "cancel" and not target.cancel():
-            raise CommandError(f"This campaign is already {target.get_status_display().lower()}.")
+        if action in Campaign.CONTROLS and (problems := target.control(action)):
+            raise CommandError(f"{Campaign.CONTROLS[action]} " + " ".join(problems))
 
     def _list(self) -> None:
         for campaign in Campaign.objects.select_related("organization").order_by("id"):
@@ -75,9 +69,9 @@ class Command(BaseCommand):
             settings.NEWVOICE_SIMULATOR_SPEED = speed
         if campaign.status != Campaign.Status.RUNNING:
             with audit.door(AuditEntry.Source.COMMAND):
-                problems = campaign.start()
+                problems = campaign.control("start")
             if problems:
-                raise CommandError("Cannot start: " + " ".join(str(p) for p in problems))
+                raise CommandError(f"{Campaign.CONTROLS['start']} " + " ".join(problems))
         simulated = get_dialer(campaign.dialer or None).simulated
         # The run's clock is real time plus how far it has jumped ahead; it keeps moving with real
         # time, so the token bucket refills after a jump as it does before one.

@@ -26,7 +26,7 @@ class Command(BaseCommand):
         commands = {
             "web": [*python, "runserver", f"{host}:{port}", "--noreload"],
             "tasks": [*python, "qcluster"],
-            "dialer": [*python, "dialer"],
+            "dispatcher": [*python, "dispatcher"],
         }
         self.children = {name: subprocess.Popen(command, cwd=settings.BASE_DIR) for name, command in commands.items()}
         self.stopping = False

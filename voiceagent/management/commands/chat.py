@@ -6,9 +6,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from newvoice.validators import validate_timezone
 from skillbases.models import Skillbase
 from skillbases.schemas import ConfigError
+from tenancy.validators import validate_timezone
 from voiceagent.providers import ProviderKeyMissing
 
 

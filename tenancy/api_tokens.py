@@ -13,9 +13,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.response import Response
 
-from newvoice.models import ApiToken
-from newvoice.serializers import ApiTokenSerializer, IssuedTokenSerializer, IssueTokenSerializer
-from newvoice.throttling import TokenIssueThrottle
+from tenancy.models import ApiToken
+from tenancy.serializers import ApiTokenSerializer, IssuedTokenSerializer, IssueTokenSerializer
+from tenancy.throttling import TokenIssueThrottle
 
 
 class ApiTokenFilter(django_filters.FilterSet):

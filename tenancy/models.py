@@ -1,4 +1,5 @@
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -10,8 +11,8 @@ from django.utils.translation import pgettext_lazy
 from knox.models import AbstractAuthToken, AuthTokenManager, get_digest_token
 from knox.settings import CONSTANTS, knox_settings
 
-from newvoice import audit
-from newvoice.validators import validate_timezone
+from tenancy import audit
+from tenancy.validators import validate_timezone
 
 
 class Role(models.TextChoices):
@@ -44,6 +45,7 @@ class Organization(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        db_table = "newvoice_organization"  # the table it had when the project package held the model
         verbose_name = _("organization")
         verbose_name_plural = _("organizations")
         ordering = ["name"]
@@ -78,6 +80,7 @@ class Membership(models.Model):
     objects = MembershipQuerySet.as_manager()
 
     class Meta:
+        db_table = "newvoice_membership"  # the table it had when the project package held the model
         verbose_name = _("membership")
         verbose_name_plural = _("memberships")
         constraints = [models.UniqueConstraint(fields=["organization", "user"], name="membership_unique_user")]
@@ -89,7 +92,7 @@ class Membership(models.Model):
         """Save this new membership: the user joins the organization."""
         with transaction.atomic():
             self.save(force_insert=True)
-            audit.record(
+            AuditEntry.objects.record(
                 AuditEntry.Action.MEMBER_ADDED,
                 self,
                 actor=actor,
@@ -106,7 +109,7 @@ class Membership(models.Model):
             old = Membership.objects.filter(pk=self.pk).values_list("role", flat=True).first()
             Membership.objects.filter(pk=self.pk).update(role=role)
             if old != role:
-                audit.record(
+                AuditEntry.objects.record(
                     AuditEntry.Action.MEMBER_ROLE_CHANGED,
                     self,
                     actor=actor,
@@ -120,7 +123,7 @@ class Membership(models.Model):
         """Take the user out of the organization; raises LastAdminError rather than leave no admin."""
         with transaction.atomic():
             self._refuse_if_last_admin()
-            audit.record(
+            AuditEntry.objects.record(
                 AuditEntry.Action.MEMBER_REMOVED,
                 self,
                 actor=actor,
@@ -195,6 +198,7 @@ class ApiToken(AbstractAuthToken):
     objects = ApiTokenManager()
 
     class Meta:
+        db_table = "newvoice_apitoken"  # the table it had when the project package held the model
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
         ordering = ["-created"]
@@ -218,7 +222,7 @@ class ApiToken(AbstractAuthToken):
         self.created_by = issued_by
         with transaction.atomic():
             self.save(force_insert=True)
-            audit.record(
+            AuditEntry.objects.record(
                 AuditEntry.Action.TOKEN_ISSUED,
                 self,
                 actor=issued_by,
@@ -231,7 +235,7 @@ class ApiToken(AbstractAuthToken):
     def revoke(self, *, actor=None) -> None:
         """Delete the token: it stops working at once."""
         with transaction.atomic():
-            audit.record(
+            AuditEntry.objects.record(
                 AuditEntry.Action.TOKEN_REVOKED,
                 self,
                 actor=actor,
@@ -251,6 +255,47 @@ class ApiToken(AbstractAuthToken):
 
 
 class AuditEntryQuerySet(models.QuerySet):
+    def record(
+        self,
+        action: str,
+        obj: models.Model | None = None,
+        *,
+        actor=None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        reason: str = "",
+        source: str | None = None,
+        organization_id: int | None = None,
+        subject_user=None,
+        object_type: str = "",
+        object_repr: str | None = None,
+    ) -> "AuditEntry":
+        """Write one audit entry for ``action`` on ``obj``. Call it inside the change's transaction,
+        before a deletion (the object still has its id). Where the change came from is the
+        current door's (``tenancy.audit.door``), else a command's if someone acted, else the system's."""
+        if actor is not None and not getattr(actor, "is_authenticated", False):
+            actor = None
+        current = audit.current_door()
+        if source is None:
+            source = current.source if current else audit.COMMAND if actor else audit.SYSTEM
+        if organization_id is None and obj is not None:
+            organization_id = getattr(obj, "organization_id", None)
+        return self.create(
+            organization_id=organization_id,
+            actor=actor,
+            actor_name=actor.get_username() if actor else "",
+            subject_user=subject_user,
+            action=action,
+            object_type=object_type or (obj._meta.label_lower if obj is not None else ""),
+            object_id="" if obj is None or obj.pk is None else str(obj.pk),
+            object_repr=(str(obj) if object_repr is None and obj is not None else object_repr or "")[:200],
+            before=audit.without_secrets(before),
+            after=audit.without_secrets(after),
+            reason=str(reason)[:500],
+            source=source,
+            ip=current.ip if current and current.source == source else None,
+        )
+
     def for_user(self, user, *, role: str = Role.ADMIN) -> "AuditEntryQuerySet":
         """The entries ``user`` may read: those of the organizations where they hold ``role``, and
         of account-level changes (tokens) that they made, that concern them, or that concern a
@@ -267,7 +312,7 @@ class AuditEntryQuerySet(models.QuerySet):
 
 class AuditEntry(models.Model):
     """Who changed what, when, from where, and the changed fields before and after. Written by
-    ``newvoice.audit.record`` in the transaction of the change; never edited or deleted."""
+    ``AuditEntry.objects.record`` in the transaction of the change; never edited or deleted."""
 
     class Action(models.TextChoices):
         SKILLBASE_CREATED = "skillbase_created", _("Skillbase created")
@@ -288,10 +333,10 @@ class AuditEntry(models.Model):
         MEMBER_REMOVED = "member_removed", _("Member removed")
 
     class Source(models.TextChoices):
-        ADMIN = "admin", pgettext_lazy("audit source: the admin site", "Admin")
-        API = "api", _("API")
-        COMMAND = "command", _("Command")
-        SYSTEM = "system", _("System")
+        ADMIN = audit.ADMIN, pgettext_lazy("audit source: the admin site", "Admin")
+        API = audit.API, _("API")
+        COMMAND = audit.COMMAND, _("Command")
+        SYSTEM = audit.SYSTEM, _("System")
 
     # The log outlives what it describes: deleting an organization or an account keeps its entries.
     organization = models.ForeignKey(
@@ -324,6 +369,7 @@ class AuditEntry(models.Model):
     objects = AuditEntryQuerySet.as_manager()
 
     class Meta:
+        db_table = "newvoice_auditentry"  # the table it had when the project package held the model
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit log")
         ordering = ["-created_at", "-id"]

@@ -9,13 +9,21 @@ campaign, version, day and outcome) rather than from every call.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections.abc import Iterator
+from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count, Min, Q, Sum
+from django.http import Http404, HttpResponse
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 from django_q.models import OrmQ
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from analytics.models import DailyCallStats
@@ -106,3 +114,42 @@ def campaigns() -> Metric:
     for status in Campaign.Status:
         family.add_metric([status.value], counts.get(status, 0))
     return family
+
+
+registry = CollectorRegistry(auto_describe=False)
+registry.register(DatabaseCollector())
+
+
+@cache
+def _networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip())
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {exc}") from None
+
+
+def _from_allowed_address(request) -> bool:
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in network for network in _networks(tuple(settings.METRICS_ALLOWED_IPS)))
+
+
+def _has_token(request) -> bool:
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    token = settings.METRICS_TOKEN
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
+@require_safe
+def metrics(request):
+    """Prometheus text exposition, for a scraper with the METRICS_TOKEN or from METRICS_ALLOWED_IPS.
+    With neither configured the endpoint does not exist (404)."""
+    if not (_from_allowed_address(request) or _has_token(request)):
+        if not settings.METRICS_TOKEN:
+            raise Http404
+        response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)  # the format every Prometheus reads

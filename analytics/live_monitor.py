@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
 from campaigns.models import Call, CallLog, Campaign, Outcome
-from newvoice.tenancy import get_for_user
+from tenancy.scoping import get_for_user
 
 MAX_CAMPAIGNS = 20  # one socket each
 

@@ -12,8 +12,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, permissions, serializers, viewsets
 
-from newvoice.models import Organization, Role
-from newvoice.tenancy import has_role, organization_ids
+from tenancy.models import Organization, Role
+from tenancy.scoping import has_role, organization_ids
 
 
 class Conflict(exceptions.APIException):

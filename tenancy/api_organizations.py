@@ -13,10 +13,10 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, viewsets
 
-from newvoice.api import Conflict
-from newvoice.models import LastAdminError, Membership, Organization, Role
-from newvoice.serializers import MemberRoleSerializer, MemberSerializer, OrganizationSerializer
-from newvoice.tenancy import has_role, organization_ids
+from tenancy.api import Conflict
+from tenancy.models import LastAdminError, Membership, Organization, Role
+from tenancy.scoping import has_role, organization_ids
+from tenancy.serializers import MemberRoleSerializer, MemberSerializer, OrganizationSerializer
 
 LAST_ADMIN = OpenApiResponse(description="The member is the organization's last admin.")
 

@@ -19,8 +19,8 @@ from django.forms.models import BaseInlineFormSet
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
-from newvoice.models import Organization, Role
-from newvoice.tenancy import OwnedModel, organization_ids
+from tenancy.models import Organization, Role
+from tenancy.scoping import OwnedModel, organization_ids
 
 
 def scope_queryset(queryset: models.QuerySet, user, *, role: str = Role.VIEWER) -> models.QuerySet:
@@ -211,6 +211,10 @@ class OrganizationScopedAdmin:
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The model's own rule (a running campaign, a skillbase in use) refuses the deletion here as
+        # it does in the API: the confirmation page lists why and offers no button.
+        refusals = [f"{obj}: {problem}" for obj in objs if (problem := getattr(obj, "deletion_problem", lambda: "")())]
+        protected = [*protected, *refusals]
         # Read-only rows (versions, calls, events) have no delete of their own, yet they go with
         # the parent the user may delete: the database cascades them anyway.
         read_only = {str(m._meta.verbose_name) for m, a in self.admin_site._registry.items() if getattr(a, "read_only", False)}

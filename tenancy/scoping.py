@@ -9,7 +9,7 @@ from django.db import models
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
-from newvoice.models import Membership, Organization, Role, roles_at_least
+from tenancy.models import Membership, Organization, Role, roles_at_least
 
 
 def organization_ids(user, *, role: str = Role.VIEWER) -> models.QuerySet:

@@ -12,8 +12,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from knox.settings import knox_settings
 
-from newvoice.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ScopedRelatedFieldListFilter, request_has_role
-from newvoice.models import ApiToken, AuditEntry, LastAdminError, Membership, Organization, Role, managed_users
+from tenancy.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ScopedRelatedFieldListFilter, request_has_role
+from tenancy.models import ApiToken, AuditEntry, LastAdminError, Membership, Organization, Role, managed_users
 
 
 class UserByUsernameField(forms.ModelChoiceField):
@@ -280,7 +280,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             "token": obj,
             "secret": request.newvoice_token_secret,
         }
-        response = TemplateResponse(request, "admin/newvoice/apitoken/issued.html", context)
+        response = TemplateResponse(request, "admin/tenancy/apitoken/issued.html", context)
         # The page carries the secret: no browser or proxy may keep a copy.
         response["Cache-Control"] = "no-store"
         return response

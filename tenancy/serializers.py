@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from newvoice.models import ApiToken, Membership, Organization, Role
+from tenancy.models import ApiToken, Membership, Organization, Role
 
 
 class OrganizationSerializer(serializers.ModelSerializer):

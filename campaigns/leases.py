@@ -1,0 +1,24 @@
+"""A worker's hold on a live call: renewed while the call runs; the reaper ends calls whose lease
+ran out (their worker died) as ``lost`` and schedules the contact again."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from campaigns.models import Call
+
+LEASE_SECONDS = 60
+
+
+class Lease:
+    def __init__(self, call_id: int, owner: str, seconds: int = LEASE_SECONDS):
+        self.call_id, self.owner, self.seconds = call_id, owner, seconds
+
+    def renew(self) -> bool:
+        """False when the call is no longer this worker's (ended, or taken over after expiry)."""
+        return Call.objects.renew_lease(self.call_id, self.owner, self.seconds)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

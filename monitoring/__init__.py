@@ -1,1 +1,0 @@
-"""Operations: Prometheus metrics at /metrics, read from the database at scrape time."""
