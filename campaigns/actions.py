@@ -88,7 +88,7 @@ def confirm_contact_import(preview: ContactImport, *, user=None) -> ContactImpor
 
 
 def _run_or_enqueue(job: ContactImport) -> None:
-    if job.size <= settings.NEWVOICE_IMPORT_BACKGROUND_BYTES:
+    if not ContactImport.goes_to_background(job.size):
         run_contact_import(job.pk)
         job.refresh_from_db()
     else:

@@ -142,7 +142,7 @@ class CampaignViewSet(OrganizationScopedViewSet):
             limit = settings.NEWVOICE_IMPORT_MAX_BYTES / 2**20
             detail = _("The file is %(size).1f MB; the limit is %(limit).1f MB.") % {"size": upload.size / 2**20, "limit": limit}
             return Response({"detail": detail}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        if upload.size > settings.NEWVOICE_IMPORT_BACKGROUND_BYTES:
+        if ContactImport.goes_to_background(upload.size):
             job = start_contact_import(campaign, upload, user=request.user, dry_run=dry_run, region=region)
             return Response(ContactImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
         report = import_contacts(campaign, upload, upload.name, dry_run=dry_run, region=region or None)

@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-RETRYABLE = ("no_answer", "busy", "failed", "lost", "voicemail", "declined")
-FINAL = ("success", "refusal", "opted_out", "invalid_number")  # never retried: the contact answered, or cannot be reached
+from skillbases.outcomes import RETRYABLE
 
 
 class OutcomeRule(BaseModel):

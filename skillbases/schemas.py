@@ -23,9 +23,8 @@ from skillbases.config_errors import ENV_NAME as _ENV_NAME
 from skillbases.config_errors import IDENTIFIER as _IDENTIFIER
 from skillbases.config_errors import WEB_ADDRESS as _WEB_ADDRESS
 from skillbases.config_errors import ConfigError, ConfigIssue, issues_from_pydantic, section_of
+from skillbases.outcomes import FLOW_OUTCOMES
 
-# Outcomes a flow's end step may report. The campaign engine's call outcomes are a superset.
-FLOW_OUTCOMES = ("success", "refusal", "callback_requested", "opted_out", "voicemail", "failed")
 # Intents the flow engine recognises without the skillbase defining them (it may extend them).
 BUILTIN_INTENTS = ("collected", "opt_out", "callback", "silence")
 # Variables every template may use besides the flow's declared ones and collected fields.

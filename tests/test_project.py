@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from campaigns.models import Outcome
-from skillbases.schemas import FLOW_OUTCOMES
+from skillbases.outcomes import FLOW_OUTCOMES
 
 
 @pytest.mark.django_db

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from skillbases.outcomes import Outcome
 from skillbases.schemas import SkillbaseConfig, Step
 from voiceagent.agent import CallHooks
 from voiceagent.flow.conversation import Conversation
@@ -37,10 +38,16 @@ from voiceagent.text import TextConversation
 logger = logging.getLogger(__name__)
 
 # Who picks up and what they are after.
-GOALS = {"agree": "success", "interrupt": "success", "refuse": "refusal", "callback": "callback_requested", "opt_out": "opted_out"}
+GOALS = {
+    "agree": Outcome.SUCCESS,
+    "interrupt": Outcome.SUCCESS,
+    "refuse": Outcome.REFUSAL,
+    "callback": Outcome.CALLBACK_REQUESTED,
+    "opt_out": Outcome.OPTED_OUT,
+}
 HUMAN_PERSONAS = (*GOALS, "silent")
 # Lines that never answer, with the outcome the dialer reports and how long they ring (seconds).
-UNANSWERED = {"busy": "busy", "no_answer": "no_answer", "invalid": "invalid_number", "declined": "declined"}
+UNANSWERED = {"busy": Outcome.BUSY, "no_answer": Outcome.NO_ANSWER, "invalid": Outcome.INVALID_NUMBER, "declined": Outcome.DECLINED}
 PERSONAS = (*HUMAN_PERSONAS, "voicemail", *UNANSWERED)
 DEFAULT_MIX = {
     "agree": 45,
@@ -402,7 +409,7 @@ async def simulate_call(
     finally:
         await playout.aclose()
     state = talk.state
-    outcome = state.outcome if state.ended or state.outcome else "failed"
+    outcome = state.outcome if state.ended or state.outcome else Outcome.FAILED
     return SimulatedCall(
         persona, outcome, answered=True, ring_seconds=ring, talk_seconds=round(clock.simulated - ring, 2),
         transcript=transcript, state=state, slept_seconds=clock.slept,

@@ -16,6 +16,7 @@ from django.conf import settings
 from livekit.agents import AgentSession, JobContext
 
 from campaigns.actions import finish_call
+from campaigns.models import Outcome
 from voiceagent.agent import SkillbaseAgent
 from voiceagent.calls import CallSetup, load_call_setup
 from voiceagent.dialers.livekit import agent_lease, keep_lease
@@ -66,7 +67,7 @@ async def run_call_job(ctx: JobContext, *, script: list[str] | None = None) -> N
         await telemetry.event("error", text=error)
     finally:
         state = conversation.state
-        outcome = state.outcome if state.ended or state.outcome else "failed"
+        outcome = state.outcome if state.ended or state.outcome else Outcome.FAILED
         if not state.ended and not error:
             error = "The conversation stopped before the script ended."
         await telemetry.flush()

@@ -70,6 +70,12 @@ class ContactImport(OwnedModel):
     def __str__(self) -> str:
         return f"{self.filename} → {self.campaign_id}"
 
+    @staticmethod
+    def goes_to_background(size: int) -> bool:
+        """Whether a file of ``size`` bytes is imported by a background task (with progress) rather
+        than while its uploader waits. The one rule every door follows."""
+        return size > settings.NEWVOICE_IMPORT_BACKGROUND_BYTES
+
     def claim(self) -> bool:
         """Take the import for this worker; False when another one has it or it is finished."""
         claimed = ContactImport.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from skillbases.schemas import FLOW_OUTCOMES, SkillbaseConfig
+from skillbases.outcomes import FLOW_OUTCOMES, Outcome
+from skillbases.schemas import SkillbaseConfig
 from voiceagent.flow.engine import FlowEngine
 from voiceagent.flow.fields import extract
 from voiceagent.flow.render import say_datetime
@@ -91,19 +92,19 @@ class Conversation:
         # Scripts say the agreed time back as {callback_at}, however it was set.
         self.state.collected.setdefault("callback_at", moment.isoformat())
         self.state.shown.setdefault("callback_at", say_datetime(moment, self.language))
-        self.state.outcome = "callback_requested"
+        self.state.outcome = Outcome.CALLBACK_REQUESTED
         self.state.pending_callback = False
         return f"Callback scheduled for {moment.isoformat()} ({self.timezone})."
 
     def opt_out(self) -> str:
         self.state.opted_out = True
-        self.state.outcome = "opted_out"
+        self.state.outcome = Outcome.OPTED_OUT
         return "The number is on the do-not-call list. Apologise briefly and end the call with outcome 'opted_out'."
 
     def handle_voicemail(self) -> str:
         """The message to leave (may be empty: hang up)."""
         self.state.voicemail = True
-        self.state.outcome = "voicemail"
+        self.state.outcome = Outcome.VOICEMAIL
         return self.engine.voicemail_message(self.state)
 
     def end_call(self, outcome: str) -> str:

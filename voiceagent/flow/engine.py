@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillbases.outcomes import Outcome
 from skillbases.schemas import SkillbaseConfig, Step
 from voiceagent.flow.fields import extract
 from voiceagent.flow.matching import BUILTIN_PHRASES, Phrase, best_intent, compile_phrases, match_intents, sounds_like_voicemail
@@ -21,9 +22,12 @@ from voiceagent.flow.state import ConversationState
 from voiceagent.flow.when import parse_when
 
 GOODBYE = {
-    "opted_out": {"ru": "Поняла, больше не будем вас беспокоить. Всего доброго!", "en": "Understood, we won't call you again. Goodbye!"},
-    "callback_requested": {"ru": "Хорошо, перезвоним. Всего доброго!", "en": "Sure, we'll call you back. Goodbye!"},
-    "failed": {"ru": "Извините, вас плохо слышно. Всего доброго!", "en": "Sorry, I can't hear you well. Goodbye!"},
+    Outcome.OPTED_OUT: {
+        "ru": "Поняла, больше не будем вас беспокоить. Всего доброго!",
+        "en": "Understood, we won't call you again. Goodbye!",
+    },
+    Outcome.CALLBACK_REQUESTED: {"ru": "Хорошо, перезвоним. Всего доброго!", "en": "Sure, we'll call you back. Goodbye!"},
+    Outcome.FAILED: {"ru": "Извините, вас плохо слышно. Всего доброго!", "en": "Sorry, I can't hear you well. Goodbye!"},
 }
 
 
@@ -79,7 +83,7 @@ class FlowEngine:
         return self.render(step.say, state), step.outcome if step.end else None
 
     def goodbye(self, outcome: str) -> str:
-        texts = GOODBYE.get(outcome, GOODBYE["failed"])
+        texts = GOODBYE.get(outcome, GOODBYE[Outcome.FAILED])
         return texts.get(self.lang, texts["en"])
 
     def voicemail_message(self, state: ConversationState) -> str:
@@ -100,7 +104,7 @@ class FlowEngine:
         if "opt_out" in found:
             target = self._target(step, "opt_out", "opted_out")
             if target is None:
-                return Decision([ToolCall("opt_out")], say=self.goodbye("opted_out"), end="opted_out")
+                return Decision([ToolCall("opt_out")], say=self.goodbye(Outcome.OPTED_OUT), end=Outcome.OPTED_OUT)
             return Decision([ToolCall("opt_out"), ToolCall("goto_step", {"step": target})])
         if state.pending_callback and step.collect:
             collected = self._collect(step, text, now)
@@ -124,7 +128,7 @@ class FlowEngine:
         calls = [ToolCall("schedule_callback", {"when": text})] if when else []
         state.pending_callback = when is None
         if target is None:
-            return Decision(calls, say=self.goodbye("callback_requested"), end="callback_requested")
+            return Decision(calls, say=self.goodbye(Outcome.CALLBACK_REQUESTED), end=Outcome.CALLBACK_REQUESTED)
         calls.append(ToolCall("goto_step", {"step": target}))
         landing = self.steps[target]
         if when and landing.collect:
@@ -162,4 +166,4 @@ class FlowEngine:
     def _give_up(self) -> Decision:
         if self.flow.fallback.step:
             return Decision([ToolCall("goto_step", {"step": self.flow.fallback.step})])
-        return Decision(say=self.goodbye("failed"), end="failed")
+        return Decision(say=self.goodbye(Outcome.FAILED), end=Outcome.FAILED)

@@ -1,0 +1,34 @@
+"""How a call ended: the one enumeration of outcomes, used by a flow's end steps, the call, its
+contact, the retry policy, metrics, reports and the simulator. It lives in the lowest app that
+needs it (a skillbase's flow names the outcomes its end steps report)."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", _("Success")
+    REFUSAL = "refusal", _("Refusal")
+    CALLBACK_REQUESTED = "callback_requested", _("Callback requested")
+    VOICEMAIL = "voicemail", _("Voicemail")
+    NO_ANSWER = "no_answer", _("No answer")
+    BUSY = "busy", _("Busy")
+    DECLINED = "declined", _("Declined")
+    INVALID_NUMBER = "invalid_number", _("Invalid number")
+    OPTED_OUT = "opted_out", _("Opted out")
+    FAILED = "failed", _("Failed")
+    LOST = "lost", _("Lost")
+
+
+# What a flow's end step may report; the rest come from the line (unanswered) or the engine (lost).
+FLOW_OUTCOMES = tuple(
+    outcome.value
+    for outcome in (Outcome.SUCCESS, Outcome.REFUSAL, Outcome.CALLBACK_REQUESTED, Outcome.OPTED_OUT, Outcome.VOICEMAIL, Outcome.FAILED)
+)
+# Outcomes that count against a campaign's failure threshold, and those that mean nobody was reached.
+FAILURE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.LOST, Outcome.INVALID_NUMBER})
+UNREACHED_OUTCOMES = frozenset({Outcome.NO_ANSWER, Outcome.BUSY, Outcome.DECLINED, Outcome.INVALID_NUMBER, Outcome.FAILED, Outcome.LOST})
+# A retry policy may retry these; the others are final (the contact answered, or cannot be reached).
+RETRYABLE = tuple(
+    outcome.value for outcome in (Outcome.NO_ANSWER, Outcome.BUSY, Outcome.FAILED, Outcome.LOST, Outcome.VOICEMAIL, Outcome.DECLINED)
+)
