@@ -14,6 +14,7 @@ import re
 
 from analytics.models import CallMetrics
 from campaigns.models import CallLog
+from skillbases import provider_rules
 from skillbases.schemas import SkillbaseConfig
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,12 @@ def rate_call(call_id: int) -> bool:
     ]
     if not lines or not configured(config):
         return False
+    if config.llm.base_url:
+        try:
+            provider_rules.check_before_sending(config.llm.base_url)
+        except ValueError:
+            logger.warning("Not sending call %s to its skillbase's LLM: %s", call_id, config.llm.base_url)
+            return False
     client = OpenAI(
         api_key=os.environ[config.llm.api_key_env], base_url=config.llm.base_url or None, timeout=TIMEOUT_SECONDS, max_retries=1
     )

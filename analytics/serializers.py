@@ -3,6 +3,7 @@ from rest_framework import serializers
 from analytics.models import CallMetrics
 from analytics.reports import GROUPS
 from campaigns.models import Call, CallLog, Campaign
+from campaigns.models.campaign import FIRST_YEAR, LAST_YEAR
 from skillbases.models import Skillbase, SkillbaseVersion
 from tenancy.api import VisibleRowField
 from tenancy.models import Organization
@@ -87,6 +88,9 @@ class MetricsQuerySerializer(serializers.Serializer):
         return value
 
     def validate(self, attrs):
+        for name in ("date_from", "date_to"):
+            if attrs.get(name) and not FIRST_YEAR <= attrs[name].year <= LAST_YEAR:
+                raise serializers.ValidationError({name: f"Give a day between {FIRST_YEAR} and {LAST_YEAR}."})
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
             raise serializers.ValidationError({"date_to": "It is before date_from."})
         return attrs

@@ -208,7 +208,13 @@ def reap(now: dt.datetime) -> int:
     still connected (a LiveKit room whose agent died) is hung up."""
     expired = list(Call.objects.live().filter(lease_expires_at__lt=now).values_list("id", flat=True)[:500])
     for call_id in expired:
-        call = finish_call(call_id, outcome=Outcome.LOST, error="The worker holding this call stopped answering.", lease_expired_before=now)
+        try:
+            call = finish_call(
+                call_id, outcome=Outcome.LOST, error="The worker holding this call stopped answering.", lease_expired_before=now
+            )
+        except Exception:  # one broken call (or campaign) must not stop the reaper, nor the dispatch after it
+            logger.exception("The reaper could not end lost call %s", call_id)
+            continue
         if call.outcome == Outcome.LOST:
             try:
                 get_dialer(call.dialer).hang_up(call)

@@ -6,6 +6,7 @@ from campaigns.contacts.normalising import RowError, normalise_phone
 from campaigns.models import Call, CallTask, Campaign, ContactImport, DoNotCallEntry, Outcome
 from skillbases.models import Skillbase
 from tenancy.api import OwnedSerializer
+from tenancy.validators import validate_region
 
 
 class CampaignSerializer(OwnedSerializer):
@@ -32,12 +33,15 @@ class CampaignSerializer(OwnedSerializer):
     def validate(self, attrs):
         attrs = super().validate(attrs)
         self.same_organization(attrs, "skillbase")
+        self.model_rules(attrs)
         return attrs
 
 
 class CallListUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text=_("CSV (any common encoding and delimiter) or XLSX; the first sheet is read."))
-    region = serializers.CharField(required=False, max_length=2, help_text=_("Country for numbers without a country code."))
+    region = serializers.CharField(
+        required=False, max_length=2, validators=[validate_region], help_text=_("Country for numbers without a country code.")
+    )
 
 
 class ImportErrorSerializer(serializers.Serializer):
@@ -84,7 +88,11 @@ class CallTaskSerializer(serializers.ModelSerializer):
 class DoNotCallSerializer(OwnedSerializer):
     phone = serializers.CharField(max_length=64, help_text=_("Any common format; stored as E.164."))
     region = serializers.CharField(
-        write_only=True, required=False, max_length=2, help_text=_("Country for a number without a country code.")
+        write_only=True,
+        required=False,
+        max_length=2,
+        validators=[validate_region],
+        help_text=_("Country for a number without a country code."),
     )
     cancelled_tasks = serializers.IntegerField(read_only=True, help_text=_("Pending tasks cancelled by this entry."))
 

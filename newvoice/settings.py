@@ -179,10 +179,16 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication", "rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "tenancy.filtering.ScopedFilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "tenancy.api_edges.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "tenancy.api_edges.handle_exception",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -247,6 +253,13 @@ NEWVOICE_DIALERS = {
 # taking the ended call and returning how much its priced cost adds to its campaign's spend. Loaded
 # by path, as the dialers are, so campaigns never imports the analytics app above it.
 NEWVOICE_CALL_MEASURER = "analytics.call_metrics.measure_ended_call"
+# Environment variables a skillbase may name as its language model's key (`llm.api_key_env`): only
+# these are ever read for a skillbase and sent to its provider. An administrator lists them.
+NEWVOICE_PROVIDER_KEY_ENVS = env.list("NEWVOICE_PROVIDER_KEY_ENVS", default=["OPENAI_API_KEY"])
+# Hosts or networks (e.g. 10.0.0.5, 10.0.0.0/8, llm.internal) a provider address (`llm.base_url`) may
+# point at although they are private or loopback, or reached over plain http: a model server on the
+# operator's own network. Every other address must be public https.
+NEWVOICE_PROVIDER_HOSTS_ALLOWED = env.list("NEWVOICE_PROVIDER_HOSTS_ALLOWED", default=[])
 # How fast simulated calls run: 1 = real time (watchable demos), 0 = no waiting (tests, benchmarks).
 NEWVOICE_SIMULATOR_SPEED = env.float("NEWVOICE_SIMULATOR_SPEED", default=1.0)
 NEWVOICE_CURRENCY = env.str("NEWVOICE_CURRENCY", default="USD")

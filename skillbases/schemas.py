@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from django.conf.locale import LANG_INFO
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from skillbases import provider_rules
 from skillbases.config_errors import ENV_NAME as _ENV_NAME
 from skillbases.config_errors import IDENTIFIER as _IDENTIFIER
 from skillbases.config_errors import WEB_ADDRESS as _WEB_ADDRESS
@@ -204,6 +205,20 @@ class LLMConfig(_Section):
     base_url: str = Field(default="", max_length=500, pattern=_WEB_ADDRESS)
     temperature: float = Field(default=0.3, ge=0, le=2)
     api_key_env: str = Field(default="OPENAI_API_KEY", pattern=_ENV_NAME, max_length=100)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _allowed_key(cls, value: str) -> str:
+        if problem := provider_rules.key_env_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _allowed_address(cls, value: str) -> str:
+        if problem := provider_rules.url_problem(value):
+            raise ValueError(problem)
+        return value
 
     @field_validator("model")
     @classmethod

@@ -7,11 +7,15 @@ organization; a member with a lower role gets 403.
 
 from __future__ import annotations
 
+import copy
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, permissions, serializers, viewsets
 
+from tenancy.filtering import visible_rows
 from tenancy.models import Organization, Role
 from tenancy.scoping import has_role, organization_ids
 
@@ -75,6 +79,21 @@ class OwnedSerializer(serializers.ModelSerializer):
             attrs["organization"] = choices[0]
         return attrs
 
+    def model_rules(self, attrs) -> None:
+        """Run the model's own rules (field validators and ``clean``) on the row as it would be
+        saved, as the admin's form does: one validation for every door. Fields this serializer
+        does not write are left to whoever writes them."""
+        model = self.Meta.model
+        row = copy.copy(self.instance) if self.instance is not None else model()
+        for name, value in attrs.items():
+            setattr(row, name, value)
+        written = {field.source for field in self.fields.values() if not field.read_only}
+        exclude = [field.name for field in model._meta.concrete_fields if field.name not in written and field.attname not in written]
+        try:
+            row.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(serializers.as_serializer_error(exc)) from None
+
     def same_organization(self, attrs, field: str):
         """Raise when a related object belongs to another organization than the row."""
         related = attrs.get(field)
@@ -91,21 +110,6 @@ class OrganizationScopedViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return super().get_queryset().for_user(self.request.user)
-
-
-def visible_rows(model):
-    """A ``queryset`` for django-filter's ModelChoiceFilter: only the request user's rows, so an id
-    of another organization is refused exactly like an unknown one (400), never an empty 200 that
-    would tell it exists."""
-
-    def rows(request):
-        if request is None:
-            return model.objects.none()
-        if model is Organization:
-            return Organization.objects.filter(pk__in=organization_ids(request.user))
-        return model.objects.for_user(request.user)
-
-    return rows
 
 
 @extend_schema_field(OpenApiTypes.INT)

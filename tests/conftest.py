@@ -123,6 +123,17 @@ def salon(org):
     return skillbase
 
 
+@pytest.fixture(autouse=True, scope="session")
+def provider_rules_of_the_test_installation():
+    """The test installation's administrator allows the keys the tests name and the local
+    OpenAI-compatible server on loopback (tests/support/openai_server.py). Set once for the
+    session, before any live server forks; tests of the refusals override them."""
+    from django.conf import settings
+
+    settings.NEWVOICE_PROVIDER_KEY_ENVS = ["OPENAI_API_KEY", "NV_CHAT_KEY", "NV_LLM_KEY", "NV_TEST_KEY", "TEST_OPENAI_KEY"]
+    settings.NEWVOICE_PROVIDER_HOSTS_ALLOWED = ["127.0.0.1"]
+
+
 @pytest.fixture(autouse=True)
 def empty_cache():
     """Throttle and sign-in counters live in the cache: each test starts with none."""

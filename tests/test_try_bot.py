@@ -86,3 +86,19 @@ def test_the_page_is_scoped(client, salon, viewer, outsider):
     assert "Try this bot" in client.get(f"/admin/skillbases/skillbase/{salon.pk}/change/").content.decode()
     client.force_login(outsider)
     assert client.get(f"/admin/skillbases/skillbase/{salon.pk}/try/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["not json", "[1, 2]", '"start"', "[" * 5000 + "]" * 5000, '{"type": "start", "variables": [1]}', '{"type": "start", "timezone": 5}'],
+)
+async def test_a_malformed_message_is_an_error_message_and_the_socket_stays_usable(salon, operator, message):
+    communicator, connected, _code = await connect(salon, operator)
+    assert connected
+    try:
+        await communicator.send_to(text_data=message)
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "error"
+        await communicator.send_json_to({"type": "start", "variables": {"name": "Анна"}})
+        assert (await communicator.receive_json_from(timeout=10))["type"] == "lines"
+    finally:
+        await communicator.disconnect()

@@ -219,3 +219,17 @@ def test_the_agent_reads_a_contacts_times_in_the_zone_the_window_uses():
     assert contact_timezone([], "Europe/Moscow") == "Europe/Moscow"
     russia = ["Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekaterinburg", "Asia/Omsk", "Asia/Novosibirsk"]
     assert contact_timezone(russia, "Europe/Moscow") == "Europe/Moscow"
+
+
+def test_a_kazakh_number_is_called_in_kazakh_time_not_in_the_campaigns_moscow_time():
+    """+7 is shared by Russia and Kazakhstan: a Kazakh number must not get every Russian zone too
+    (and with it the campaign's default, Moscow), or it is called at 21:45 Almaty time."""
+    from campaigns.contacts.normalising import normalise_phone
+    from campaigns.windows import CallingWindow, contact_zones
+
+    _e164, _ext, zones = normalise_phone("+7 701 234 5678", "RU")
+    assert set(zones) <= {"Asia/Almaty", "Asia/Aqtobe", "Asia/Qostanay", "Asia/Oral", "Asia/Atyrau", "Asia/Aqtau", "Asia/Qyzylorda"}
+    window = CallingWindow(days=frozenset(range(1, 8)), start=dt.time(9), end=dt.time(20))
+    evening_in_almaty = dt.datetime(2026, 11, 24, 16, 45, tzinfo=dt.UTC)  # 21:45 in Almaty, 19:45 in Moscow
+    assert not window.is_open(evening_in_almaty, contact_zones(zones, "Europe/Moscow"))
+    assert window.is_open(evening_in_almaty, contact_zones(["Europe/Moscow"], "Europe/Moscow"))

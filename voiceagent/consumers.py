@@ -6,6 +6,7 @@ to the same agent session. Only members of the skillbase's organization may conn
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 from channels.db import database_sync_to_async
@@ -47,10 +48,25 @@ class TryBotConsumer(AsyncJsonWebsocketConsumer):
         self.config = config
         await self.accept()
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """A message that is not a JSON object gets an error message; the socket stays open."""
+        try:
+            content = json.loads(text_data or bytes_data or "")
+        except (ValueError, RecursionError):
+            content = None
+        if not isinstance(content, dict):
+            await self.send_json({"type": "error", "message": "Send a JSON object such as {'type': 'say', 'text': 'Hello'}."})
+            return
+        await self.receive_json(content)
+
     async def receive_json(self, content, **kwargs):
         kind = content.get("type")
+        variables, timezone = content.get("variables") or {}, content.get("timezone") or settings.NEWVOICE_DEFAULT_TIMEZONE
+        if kind == "start" and (not isinstance(variables, dict) or not isinstance(timezone, str)):
+            await self.send_json({"type": "error", "message": "'variables' must be an object and 'timezone' a name like Europe/Moscow."})
+            return
         if kind == "start":
-            await self._start(content.get("variables") or {}, content.get("timezone") or settings.NEWVOICE_DEFAULT_TIMEZONE)
+            await self._start(variables, timezone)
         elif kind == "say" and self.chat is not None:
             text = str(content.get("text", ""))[:MAX_MESSAGE]
             await self._reply(await self.chat.send(text))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from skillbases import provider_rules
 from skillbases.schemas import SkillbaseConfig
 
 KEY_ENV = {"openai": "OPENAI_API_KEY", "deepgram": "DEEPGRAM_API_KEY", "cartesia": "CARTESIA_API_KEY", "elevenlabs": "ELEVEN_API_KEY"}
@@ -45,6 +46,7 @@ def build_llm(config: SkillbaseConfig, conversation) -> Any:
 
     kwargs: dict[str, Any] = {"model": config.llm.model, "temperature": config.llm.temperature}
     if config.llm.base_url:
+        provider_rules.check_before_sending(config.llm.base_url)
         kwargs["base_url"] = config.llm.base_url
     return openai.LLM(api_key=os.environ[config.llm.api_key_env], **kwargs)
 

@@ -16,12 +16,13 @@ import skips what an earlier attempt wrote, as duplicates.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,6 +31,7 @@ from campaigns.contacts.reading import ImportFileError, open_contact_file
 from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
 
 BATCH_SIZE = 2000
+logger = logging.getLogger(__name__)
 _COPY_FIELDS = (
     "organization", "campaign", "phone", "name", "variables", "timezones", "status", "outcome", "attempts",
     "next_attempt_at", "result", "created_at", "updated_at",
@@ -88,6 +90,15 @@ class _Batch:
     def flush(self) -> None:
         if not self.pending:
             return
+        # The check for numbers already there and the insert are one transaction, under a lock that
+        # only other imports of this campaign take: parallel imports of one file then count exactly
+        # (each number imported once, the others duplicates) and never collide on the insert.
+        with transaction.atomic():
+            if self.write:
+                _lock_imports_of(self.campaign)
+            self._flush()
+
+    def _flush(self) -> None:
         phones = list(self.pending)
         existing = set(CallTask.objects.filter(campaign=self.campaign, phone__in=phones).values_list("phone", flat=True))
         blocked = set(
@@ -109,17 +120,10 @@ class _Batch:
         self.pending = {}
 
     def _insert(self, fresh: list[_Candidate]) -> None:
-        try:
-            with transaction.atomic():
-                if connection.vendor == "postgresql":
-                    self._copy(fresh)
-                else:
-                    CallTask.objects.bulk_create([self._task(c) for c in fresh], batch_size=BATCH_SIZE)
-        except IntegrityError:
-            # Another import of the same campaign added some of these numbers since the check above.
-            with transaction.atomic():
-                created = CallTask.objects.bulk_create([self._task(c) for c in fresh], ignore_conflicts=True)
-            self.report.duplicates += len(fresh) - len(created)
+        if connection.vendor == "postgresql":
+            self._copy(fresh)
+        else:
+            CallTask.objects.bulk_create([self._task(c) for c in fresh], batch_size=BATCH_SIZE)
 
     def _copy(self, fresh: list[_Candidate]) -> None:
         """COPY is several times faster than a multi-row INSERT built by the ORM."""
@@ -156,6 +160,18 @@ def _candidate(number: int, cells: list[Any], columns: Columns, region: str) -> 
         variables["extension"] = extension
     name = cell_text(cell(columns.name))[:200]
     return _Candidate(number, phone, name, list(zones), variables)
+
+
+# pg_advisory_xact_lock's first key: this lock's kind; the second is the campaign's id.
+IMPORT_LOCK_KIND = 7301
+
+
+def _lock_imports_of(campaign: Campaign) -> None:
+    """Wait for any other import of ``campaign`` to commit its batch (held until this transaction
+    ends). SQLite needs none: its IMMEDIATE transactions already let one writer through at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_KIND, campaign.pk])
 
 
 def import_contacts(
@@ -228,14 +244,29 @@ def run_contact_import(import_id: int) -> None:
     job = ContactImport.objects.select_related("campaign").get(pk=import_id)
     if not job.claim():
         return
-    with job.file.open("rb") as stream:
-        report = import_contacts(
-            job.campaign,
-            stream,
-            job.filename,
-            dry_run=job.dry_run,
-            region=job.region or None,
-            progress=lambda rows: job.record_progress(rows, stream.tell()),
-            atomic=False,
+    try:
+        with job.file.open("rb") as stream:
+            report = import_contacts(
+                job.campaign,
+                stream,
+                job.filename,
+                dry_run=job.dry_run,
+                region=job.region or None,
+                progress=lambda rows: job.record_progress(rows, stream.tell()),
+                atomic=False,
+            )
+    except Exception as exc:  # the job must end either way: a failure is shown on it, never left "running"
+        logger.exception("Contact import %s failed", import_id)
+        job.refresh_from_db(fields=["rows_processed"])
+        reason = _(
+            "The import stopped after %(rows)d rows: %(error)s. Rows of complete batches were imported; "
+            "importing the file again skips them as duplicates."
         )
+        job.finish(
+            {
+                "file_error": reason % {"rows": job.rows_processed, "error": f"{type(exc).__name__}: {exc}"[:500]},
+                "total": job.rows_processed,
+            }
+        )
+        return
     job.finish(report.as_dict())

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -132,8 +133,25 @@ def phone_text(value: Any, column: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1)
+def _zones_of_countries() -> dict[str, frozenset[str]]:
+    """Country code → its time zones, from the tz database's zone.tab (shipped with tzdata)."""
+    table: dict[str, set[str]] = {}
+    text = resources.files("tzdata").joinpath("zoneinfo/zone.tab").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            country, _coordinates, zone, *_rest = line.split("\t")
+            table.setdefault(country, set()).add(zone)
+    return {country: frozenset(zones) for country, zones in table.items()}
+
+
 def _zones_for(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
-    return tuple(z for z in phone_timezones.time_zones_for_number(number) if z != "Etc/Unknown")
+    zones = tuple(z for z in phone_timezones.time_zones_for_number(number) if z != "Etc/Unknown")
+    # Countries that share a calling code (+7: Russia and Kazakhstan) get every zone of all of them;
+    # the number's own country keeps only its own.
+    own = _zones_of_countries().get(phonenumbers.region_code_for_number(number) or "", frozenset())
+    mine = tuple(zone for zone in zones if zone in own)
+    return mine if mine and len(mine) < len(zones) else zones
 
 
 def normalise_phone(value: Any, region: str, column: str = "phone") -> tuple[str, str, tuple[str, ...]]:

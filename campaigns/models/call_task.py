@@ -8,7 +8,6 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign, e164_validator
 from campaigns.models.outcomes import UNREACHED_OUTCOMES, Outcome
-from campaigns.policy import parse_retry_policy
 from tenancy.scoping import OrganizationQuerySet, OwnedModel
 
 # A callee who asked to be called back is called back even past max_attempts, a couple of times.
@@ -81,7 +80,7 @@ class CallTask(OwnedModel):
 
     def after_call(self, outcome: str, *, callback_at: dt.datetime | None, campaign: "Campaign", now: dt.datetime) -> None:
         """Move on after a call: call back when asked, retry by the campaign's policy, or finish."""
-        rules = parse_retry_policy(campaign.retry_policy)
+        rules = campaign.retry_rules()
         self.outcome = outcome
         if outcome == Outcome.CALLBACK_REQUESTED and self.attempts < campaign.max_attempts + CALLBACK_GRACE_ATTEMPTS:
             self.status = self.Status.PENDING

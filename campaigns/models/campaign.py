@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -53,6 +53,25 @@ TRANSITION_ACTIONS = {
     "cancelled": AuditEntry.Action.CAMPAIGN_CANCELLED,
     "completed": AuditEntry.Action.CAMPAIGN_COMPLETED,
 }
+
+
+# Dates a campaign may start or end at: beyond these the calling-window arithmetic overflows.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def _weekdays(days) -> bool:
+    """A non-empty list of ISO weekday numbers (whole numbers, not true/false)."""
+    return (
+        isinstance(days, list) and bool(days) and all(isinstance(day, int) and not isinstance(day, bool) and 1 <= day <= 7 for day in days)
+    )
+
+
+def _persona_mix(mix) -> bool:
+    """{persona name: weight} with weights of 0 or more (the dialer checks the names it knows)."""
+    return isinstance(mix, dict) and all(
+        isinstance(name, str) and isinstance(weight, int | float) and not isinstance(weight, bool) and 0 <= weight < 1e9
+        for name, weight in mix.items()
+    )
 
 
 class Campaign(OwnedModel):
@@ -109,14 +128,21 @@ class Campaign(OwnedModel):
     # Retries and safety rails
     max_attempts = models.PositiveIntegerField(_("max attempts"), default=3, validators=[MinValueValidator(1)])
     retry_policy = models.JSONField(_("retry policy"), default=default_retry_policy, blank=True)
-    budget_cap = models.DecimalField(_("budget cap"), max_digits=12, decimal_places=2, null=True, blank=True)
+    budget_cap = models.DecimalField(
+        _("budget cap"), max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(Decimal("0.01"))]
+    )
     spent = models.DecimalField(
         _("spent"), max_digits=14, decimal_places=6, default=0, editable=False, help_text=_("Cost of the calls so far.")
     )
     failure_threshold = models.FloatField(
-        _("failure threshold"), default=0.5, help_text=_("Pause when this share of the last calls failed (0-1).")
+        _("failure threshold"),
+        default=0.5,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_("Pause when this share of the last calls failed (0-1)."),
     )
-    failure_window = models.PositiveIntegerField(_("failure window"), default=20, help_text=_("How many last calls count."))
+    failure_window = models.PositiveIntegerField(
+        _("failure window"), default=20, validators=[MinValueValidator(1)], help_text=_("How many last calls count.")
+    )
 
     # Telephony
     caller_id = models.CharField(_("caller id"), max_length=16, blank=True, validators=[e164_validator])
@@ -153,16 +179,32 @@ class Campaign(OwnedModel):
         return self.name
 
     def clean(self) -> None:
+        """Every rule a campaign's settings must keep, for every door (the admin's form, the API's
+        serializer, ``start``): each problem under its field's name."""
+        problems = {}
         if self.skillbase_id and self.organization_id and self.skillbase.organization_id != self.organization_id:
-            raise ValidationError({"skillbase": _("The skillbase belongs to another organization.")})
+            problems["skillbase"] = _("The skillbase belongs to another organization.")
         if self.calling_window_start and self.calling_window_end and self.calling_window_start >= self.calling_window_end:
-            raise ValidationError({"calling_window_end": _("The calling window must end after it starts.")})
-        if not set(self.calling_days or []) <= set(range(1, 8)) or not self.calling_days:
-            raise ValidationError({"calling_days": _("List ISO weekdays from 1 (Monday) to 7 (Sunday).")})
+            problems["calling_window_end"] = _("The calling window must end after it starts, on the same day.")
+        if not _weekdays(self.calling_days):
+            problems["calling_days"] = _("List ISO weekdays from 1 (Monday) to 7 (Sunday), e.g. [1, 2, 3, 4, 5].")
         try:
             parse_retry_policy(self.retry_policy)
         except ValueError as exc:
-            raise ValidationError({"retry_policy": str(exc)}) from None
+            problems["retry_policy"] = str(exc)
+        if not _persona_mix(self.simulator_personas):
+            problems["simulator_personas"] = _('Give each simulated persona a weight of 0 or more, e.g. {"agree": 3, "refuse": 1}.')
+        for name in ("starts_at", "ends_at"):
+            moment = getattr(self, name)
+            if moment is not None and not FIRST_YEAR <= moment.year <= LAST_YEAR:
+                problems[name] = _("Give a date between %(first)d and %(last)d.") % {
+                    "first": FIRST_YEAR,
+                    "last": LAST_YEAR,
+                }
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at and "ends_at" not in problems:
+            problems["ends_at"] = _("The campaign must end after it starts.")
+        if problems:
+            raise ValidationError(problems)
 
     # Lifecycle. Each transition is one conditional UPDATE, so the admin, the API, the dispatcher
     # and the safety rails never overwrite each other's state change.
@@ -183,6 +225,12 @@ class Campaign(OwnedModel):
     def start_problems(self) -> list[str]:
         """Why the campaign cannot start (empty when it can)."""
         problems = []
+        try:
+            self.clean()
+        except ValidationError as exc:
+            problems += [f"{name}: {message}" for name, messages in exc.message_dict.items() for message in messages]
+        if self.ends_at and self.ends_at <= timezone.now():
+            problems.append(_("The campaign's end date has passed: set a later one."))
         try:
             self.skillbase.parsed_config()
         except ValueError as exc:
@@ -253,6 +301,22 @@ class Campaign(OwnedModel):
     def _refusal(self, message) -> str:
         return str(message % {"status": self.get_status_display()})
 
+    def _broken_policy(self) -> str:
+        try:
+            parse_retry_policy(self.retry_policy)
+        except ValueError as exc:
+            return _("Paused automatically: the retry policy is invalid (%(error)s). Fix it, then resume.") % {"error": exc}
+        return ""
+
+    def retry_rules(self) -> dict:
+        """The retry policy by outcome. A policy that does not parse (written before every door
+        checked it) gives the default one, so a call still ends and its contact moves on; the
+        safety rails pause the campaign until someone fixes it."""
+        try:
+            return parse_retry_policy(self.retry_policy)
+        except ValueError:
+            return parse_retry_policy(default_retry_policy())
+
     def deletion_problem(self) -> str:
         """Why the campaign cannot be deleted ("" when it can). Every door that deletes asks this first."""
         if self.status == self.Status.RUNNING:
@@ -272,16 +336,17 @@ class Campaign(OwnedModel):
         return self.budget_cap is not None and self.spent >= self.budget_cap
 
     def apply_safety_rails(self) -> str:
-        """Pause a running campaign whose recent calls mostly fail, or that spent its budget; returns why."""
+        """Pause a running campaign whose retry policy is broken, whose recent calls mostly fail, or
+        that spent its budget; returns why."""
         if self.status != self.Status.RUNNING:
             return ""
-        reason = ""
-        if self.budget_spent:
+        reason = self._broken_policy()
+        if not reason and self.budget_spent:
             reason = _("Paused automatically: the budget of %(cap)s is spent (%(spent)s).") % {
                 "cap": self.budget_cap,
                 "spent": round(self.spent, 2),
             }
-        else:
+        elif not reason:
             recent = list(self.calls.ended().order_by("-id").values_list("outcome", flat=True)[: self.failure_window])
             bad = sum(outcome in FAILURE_OUTCOMES for outcome in recent)
             if recent and len(recent) == self.failure_window and bad / len(recent) > self.failure_threshold:

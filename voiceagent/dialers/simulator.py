@@ -22,7 +22,7 @@ from campaigns.models import Call
 from skillbases.schemas import ConfigError
 from voiceagent.calls import CallSetup, load_call_setup
 from voiceagent.providers import missing_keys
-from voiceagent.simulated_callee import choose_persona, simulate_call
+from voiceagent.simulated_callee import PERSONAS, choose_persona, simulate_call
 from voiceagent.telemetry import CallTelemetry
 
 LEASE_RENEW_SECONDS = 20
@@ -42,12 +42,18 @@ class SimulatorDialer(Dialer):
     simulated = True
 
     def problems(self, campaign) -> list[str]:
+        problems = []
+        unknown = sorted(set(campaign.simulator_personas or {}) - set(PERSONAS)) if isinstance(campaign.simulator_personas, dict) else []
+        if unknown:
+            problems.append(f"Unknown simulated personas: {', '.join(unknown)}. Known: {', '.join(PERSONAS)}.")
         try:
             config = campaign.skillbase.parsed_config()
         except ConfigError:
-            return []  # reported by the campaign's own start check
+            return problems  # the configuration is reported by the campaign's own start check
         names = missing_keys(config, voice=False)
-        return [f"The skillbase's language model needs {', '.join(names)} in the environment."] if names else []
+        if names:
+            problems.append(f"The skillbase's language model needs {', '.join(names)} in the environment.")
+        return problems
 
     def place(self, call: Call, lease: Lease) -> None:
         setup = load_call_setup(call.pk)
