@@ -6,7 +6,7 @@ import io
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from campaigns.contacts.importing import import_contacts
 from campaigns.models import CallTask
@@ -42,11 +42,6 @@ def run_in_parallel(campaign, *, atomic: bool, imports: int = 3) -> list:
     return reports
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="threads share SQLite's in-memory test database through its shared cache, "
-    "whose table locks fail at once instead of waiting; the SQLite path is the same code under its IMMEDIATE writer lock",
-)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("atomic", [True, False], ids=["foreground", "background"])
 def test_parallel_imports_of_one_file_count_each_number_once(org, skillbase, atomic):

@@ -22,11 +22,19 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, reset_queries, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.contacts.normalising import Columns, RowError, cell_text, map_columns, normalise_phone, normalise_timezone
+from campaigns.contacts.normalising import (
+    Columns,
+    RowError,
+    cell_text,
+    map_columns,
+    normalise_phone,
+    normalise_timezone,
+    refuse_zero_bytes,
+)
 from campaigns.contacts.reading import ImportFileError, open_contact_file
 from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
 
@@ -53,6 +61,10 @@ class ImportReport:
 
     def add_error(self, row: int, column: str, value: Any, reason: str) -> None:
         self.invalid += 1
+        self.skipped(row, column, value, reason)
+
+    def skipped(self, row: int, column: str, value: Any, reason: str) -> None:
+        """List a row that is not imported (invalid, a duplicate, on the do-not-call list) with why."""
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append({"row": row, "column": column, "value": "" if value is None else str(value), "reason": reason})
         else:
@@ -72,16 +84,24 @@ class _Candidate:
 
 
 class _Batch:
-    def __init__(self, campaign: Campaign, report: ImportReport, *, write: bool):
-        self.campaign, self.report, self.write = campaign, report, write
+    """The file's rows, a batch at a time. The first row of a number decides it (imported, already in
+    the campaign, on the do-not-call list); a later row with the same number is a duplicate of it,
+    whichever batch either falls in, in a dry run as in the real import."""
+
+    def __init__(self, campaign: Campaign, report: ImportReport, *, write: bool, column: str):
+        self.campaign, self.report, self.write, self.column = campaign, report, write, column
         self.pending: dict[str, _Candidate] = {}
-        # Without writes, earlier batches are not in the table to be found as duplicates.
-        self.seen: set[str] | None = None if write else set()
+        # Numbers of earlier batches the table will not show: all of them without writes, the
+        # do-not-call ones (never written) with them.
+        self.seen: dict[str, int] = {}
         self.now = timezone.now()
 
     def add(self, candidate: _Candidate) -> None:
-        if candidate.phone in self.pending or (self.seen is not None and candidate.phone in self.seen):
+        first = self.pending.get(candidate.phone)
+        earlier = first.row if first is not None else self.seen.get(candidate.phone)
+        if earlier is not None:
             self.report.duplicates += 1
+            self.report.skipped(candidate.row, self.column, candidate.phone, _("The number is on row %(row)d already.") % {"row": earlier})
             return
         self.pending[candidate.phone] = candidate
         if len(self.pending) >= BATCH_SIZE:
@@ -97,6 +117,9 @@ class _Batch:
             if self.write:
                 _lock_imports_of(self.campaign)
             self._flush()
+        # With DEBUG on, Django keeps every query's SQL (a bulk insert's is megabytes): an import
+        # must not hold on to its own.
+        reset_queries()
 
     def _flush(self) -> None:
         phones = list(self.pending)
@@ -108,14 +131,17 @@ class _Batch:
         for candidate in self.pending.values():
             if candidate.phone in blocked:
                 self.report.dnc += 1
+                self.report.skipped(candidate.row, self.column, candidate.phone, _("The number is on the do-not-call list."))
+                self.seen[candidate.phone] = candidate.row
             elif candidate.phone in existing:
                 self.report.duplicates += 1
+                self.report.skipped(candidate.row, self.column, candidate.phone, _("The number is in this campaign already."))
             else:
                 fresh.append(candidate)
         if self.write:
             self._insert(fresh)
         else:
-            self.seen.update(self.pending)
+            self.seen.update((candidate.phone, candidate.row) for candidate in fresh)
         self.report.imported += len(fresh)
         self.pending = {}
 
@@ -152,6 +178,7 @@ def _candidate(number: int, cells: list[Any], columns: Columns, region: str) -> 
     def cell(index: int | None) -> Any:
         return cells[index] if index is not None and index < len(cells) else None
 
+    refuse_zero_bytes(cells, columns.headers)
     phone, extension, zones = normalise_phone(cell(columns.phone), region, columns.headers[columns.phone])
     if columns.timezone is not None and cell_text(cell(columns.timezone)):
         zones = normalise_timezone(cell(columns.timezone), columns.headers[columns.timezone])
@@ -221,7 +248,7 @@ def _prescan(stream: IO[bytes], filename: str) -> None:
 
 def _run(campaign, stream, filename, region, report, progress, *, write: bool) -> None:
     contact_file, columns = _open(stream, filename)
-    batch = _Batch(campaign, report, write=write)
+    batch = _Batch(campaign, report, write=write, column=columns.headers[columns.phone])
     for number, cells in contact_file.rows:
         report.total += 1
         try:
@@ -233,6 +260,7 @@ def _run(campaign, stream, filename, region, report, progress, *, write: bool) -
         if progress and report.total % BATCH_SIZE == 0:
             progress(report.total)
     batch.flush()
+    report.errors.sort(key=lambda error: error["row"])  # found batch by batch; read top to bottom
     if report.total == 0:
         raise ImportFileError(_("The file has a header row but no contacts."))
     if progress:

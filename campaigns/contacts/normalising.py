@@ -103,6 +103,15 @@ _FLOAT_TEXT = re.compile(r"^\s*(\+?\d{5,})[.,]0+\s*$")
 _SCIENTIFIC = re.compile(r"^\s*[+]?(\d+)(?:[.,](\d+))?[eE]\+?(\d+)\s*$")
 
 
+def refuse_zero_bytes(cells: list[Any], headers: list[str]) -> None:
+    """RowError for a row with a NUL character (a zero byte) in any cell: it is no character of any
+    text, and PostgreSQL refuses it. The row is refused wherever in the file it is."""
+    for index, value in enumerate(cells):
+        if isinstance(value, str) and "\x00" in value:
+            column = headers[index] if index < len(headers) else str(index + 1)
+            raise RowError(column, value.replace("\x00", "\\0"), _("The cell holds a NUL character (a zero byte), which is not text."))
+
+
 def phone_text(value: Any, column: str) -> str:
     """The phone as text, undoing what Excel does to numbers (floats, scientific notation)."""
     if isinstance(value, bool) or value is None:
@@ -159,14 +168,44 @@ def normalise_phone(value: Any, region: str, column: str = "phone") -> tuple[str
     text = phone_text(value, column)
     if not text:
         raise RowError(column, value, _("The phone number is empty."))
+    text = _EXTENSION_WORDS.sub(r" ext. \1", text)  # «доб. 123», «вн. 45» as phonenumbers reads "ext."
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise RowError(column, value, _parse_reason(exc)) from None
+        raise RowError(column, value, _several_numbers(text, region) or _parse_reason(exc)) from None
     if not phonenumbers.is_valid_number(number):
-        raise RowError(column, value, _invalid_reason(number, region))
+        raise RowError(column, value, _several_numbers(text, region) or _missing_plus(text) or _invalid_reason(number, region))
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return e164, number.extension or "", _zones_for(number)
+
+
+_EXTENSION_WORDS = re.compile(r"[\s,;]*(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?)\.?\s*[:№#]?\s*(\d{1,7})\s*$", re.IGNORECASE)
+_NUMBER_SEPARATORS = re.compile(r"\s*(?:[,;/\n]|:::|\sили\s|\sor\s)\s*", re.IGNORECASE)
+
+
+def _valid(text: str, region: str | None) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(text, region))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _several_numbers(text: str, region: str) -> str:
+    parts = [part for part in _NUMBER_SEPARATORS.split(text) if part.strip()]
+    if len(parts) > 1 and sum(_valid(part, region) for part in parts) > 1:
+        return _("The cell holds more than one number (%(count)d); put one number per cell.") % {"count": len(parts)}
+    return ""
+
+
+def _missing_plus(text: str) -> str:
+    digits = re.sub(r"\D", "", text)
+    if text.lstrip().startswith("+") or not 11 <= len(digits) <= 13 or not _valid("+" + digits, None):
+        return ""
+    country = phonenumbers.region_code_for_number(phonenumbers.parse("+" + digits, None))
+    return _("This looks like a number of %(country)s written without its +: write it as +%(digits)s.") % {
+        "country": country,
+        "digits": digits,
+    }
 
 
 def _parse_reason(exc: phonenumbers.NumberParseException) -> str:

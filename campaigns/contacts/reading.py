@@ -57,9 +57,21 @@ def open_contact_file(stream: IO[bytes], filename: str = "", *, max_bytes: int) 
         return _open_xlsx(stream)
     if name.endswith((".xls", ".xlsx", ".xlsm", ".ods", ".numbers", ".pdf", ".doc", ".docx")):
         raise ImportFileError(_("'%(name)s' is not a CSV or XLSX file that can be read.") % {"name": filename})
-    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if _looks_binary(head):
         raise ImportFileError(_("This file is not text: upload a CSV or XLSX file."))
     return _open_csv(stream, head)
+
+
+_CONTROL_BYTES = bytes([*range(0, 9), *range(14, 32), 127])
+
+
+def _looks_binary(head: bytes) -> bool:
+    """Control bytes (zero bytes among them) all through the sample: a binary file. A stray one
+    in a text file is not: a row holding a zero byte is refused by itself, wherever it is."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    return controls > max(8, len(head) // 100)
 
 
 def _size_of(stream: IO[bytes]) -> int:

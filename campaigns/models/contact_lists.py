@@ -1,7 +1,9 @@
 """The do-not-call list, and contact files imported in the background."""
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -90,6 +92,19 @@ class ContactImport(OwnedModel):
         self.status = self.Status.FAILED if report.get("file_error") else self.Status.DONE
         self.report, self.rows_processed, self.finished_at = report, report.get("total", 0), timezone.now()
         self.save(update_fields=["status", "report", "rows_processed", "finished_at"])
+        if not self.dry_run:
+            self.forget_file()
+
+    def forget_file(self) -> None:
+        """Delete the uploaded file (personal data) once nothing needs it: after the real import,
+        and with the import's row. A dry run keeps it until it is confirmed (the real import reads
+        the same file) or deleted."""
+        name = self.file.name
+        if not name:
+            return
+        ContactImport.objects.filter(file=name).update(file="")
+        transaction.on_commit(lambda: self.file.storage.delete(name))
+        self.file.name = ""
 
     @property
     def progress(self) -> float:
@@ -97,3 +112,12 @@ class ContactImport(OwnedModel):
         if self.status == self.Status.DONE:
             return 1.0
         return min(self.bytes_processed / self.size, 1.0) if self.size else 0.0
+
+
+@receiver(post_delete, sender=ContactImport, dispatch_uid="campaigns.contact_import_file")
+def _delete_the_file_with_its_import(sender, instance: ContactImport, **kwargs) -> None:
+    # Also when the import goes with its campaign (a cascade calls no model method): the uploaded
+    # contacts must not outlive the campaign they were uploaded to.
+    if instance.file.name and not ContactImport.objects.filter(file=instance.file.name).exists():
+        name, storage = instance.file.name, instance.file.storage
+        transaction.on_commit(lambda: storage.delete(name))

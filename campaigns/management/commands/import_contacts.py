@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.contacts.importing import import_contacts
-from campaigns.models import Campaign
+from campaigns.models import Campaign, ContactImport
 
 REPORT_KEYS = ("total", "imported", "duplicates", "dnc", "invalid", "errors")
 
@@ -28,9 +28,13 @@ class Command(BaseCommand):
             raise CommandError(f"No campaign with id {campaign}.") from None
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
+        # A large file imports as the background task does, in batches that each commit: on the
+        # embedded SQLite a single transaction would hold its only write lock for minutes, and every
+        # other writer (the web, the dispatcher) would fail meanwhile.
+        in_batches = ContactImport.goes_to_background(file.stat().st_size)
         with file.open("rb") as stream:
             progress = None if json else _Progress(stream, file.stat().st_size, self.stderr)
-            report = import_contacts(target, stream, file.name, dry_run=dry_run, region=region, progress=progress)
+            report = import_contacts(target, stream, file.name, dry_run=dry_run, region=region, progress=progress, atomic=not in_batches)
         if progress:
             progress.done()
         if json:
