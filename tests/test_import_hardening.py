@@ -152,3 +152,21 @@ def test_reasons_name_the_real_problem(org, skillbase, cell, reason):
     campaign = make_campaign(org, skillbase)
     report = import_contacts(campaign, io.BytesIO(f'phone\n"{cell}"\n+79160000001\n'.encode()), "contacts.csv")
     assert report.invalid == 1 and reason in report.errors[0]["reason"]
+
+
+def test_a_400_kb_field_refuses_its_row_by_number_and_the_rest_imports(org, skillbase):
+    campaign = make_campaign(org, skillbase)
+    data = f"phone,note\n+79160000001,short\n+79160000002,{'x' * 400_000}\n+79160000003,short\n".encode()
+    report = import_contacts(campaign, io.BytesIO(data), "contacts.csv")
+    assert report.file_error == "" and (report.imported, report.invalid) == (2, 1)
+    assert report.errors[0]["row"] == 3 and report.errors[0]["column"] == "note" and "400000 characters" in report.errors[0]["reason"]
+
+
+def test_a_zip_named_csv_is_called_a_zip_archive(org, skillbase):
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("contacts.csv", "phone\n+79160000001\n")
+    report = import_contacts(make_campaign(org, skillbase), io.BytesIO(archive.getvalue()), "contacts.csv")
+    assert report.file_error == "This file is a ZIP archive, not a CSV or XLSX file: unpack it and upload the file inside."

@@ -8,7 +8,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import transaction
 
-from campaigns.contacts.normalising import RowError, cell_text, map_columns, normalise_phone, refuse_zero_bytes
+from campaigns.contacts.normalising import RowError, cell_text, map_columns, normalise_phone, refuse_unreadable_cells
 from campaigns.contacts.reading import ImportFileError, open_contact_file
 from campaigns.models import CallTask, DoNotCallEntry
 from tenancy.models import AuditEntry
@@ -43,7 +43,7 @@ def import_do_not_call(organization_id: int, stream: IO[bytes], filename: str = 
             for number, cells in contact_file.rows:
                 report.total += 1
                 try:
-                    refuse_zero_bytes(cells, columns.headers)
+                    refuse_unreadable_cells(cells, columns.headers)
                     value = cells[columns.phone] if columns.phone < len(cells) else None
                     phone, _extension, _zones = normalise_phone(value, region, columns.headers[columns.phone])
                 except RowError as exc:

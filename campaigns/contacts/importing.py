@@ -33,7 +33,7 @@ from campaigns.contacts.normalising import (
     map_columns,
     normalise_phone,
     normalise_timezone,
-    refuse_zero_bytes,
+    refuse_unreadable_cells,
 )
 from campaigns.contacts.reading import ImportFileError, open_contact_file
 from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
@@ -178,7 +178,7 @@ def _candidate(number: int, cells: list[Any], columns: Columns, region: str) -> 
     def cell(index: int | None) -> Any:
         return cells[index] if index is not None and index < len(cells) else None
 
-    refuse_zero_bytes(cells, columns.headers)
+    refuse_unreadable_cells(cells, columns.headers)
     phone, extension, zones = normalise_phone(cell(columns.phone), region, columns.headers[columns.phone])
     if columns.timezone is not None and cell_text(cell(columns.timezone)):
         zones = normalise_timezone(cell(columns.timezone), columns.headers[columns.timezone])

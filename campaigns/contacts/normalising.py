@@ -103,13 +103,28 @@ _FLOAT_TEXT = re.compile(r"^\s*(\+?\d{5,})[.,]0+\s*$")
 _SCIENTIFIC = re.compile(r"^\s*[+]?(\d+)(?:[.,](\d+))?[eE]\+?(\d+)\s*$")
 
 
-def refuse_zero_bytes(cells: list[Any], headers: list[str]) -> None:
-    """RowError for a row with a NUL character (a zero byte) in any cell: it is no character of any
-    text, and PostgreSQL refuses it. The row is refused wherever in the file it is."""
+MAX_CELL_CHARACTERS = 10_000
+
+
+def refuse_unreadable_cells(cells: list[Any], headers: list[str]) -> None:
+    """RowError for a row with a NUL character (a zero byte) in any cell (it is no character of any
+    text, and PostgreSQL refuses it) or a cell too long for any contact field. The row is refused
+    wherever in the file it is; the rest of the file imports."""
     for index, value in enumerate(cells):
-        if isinstance(value, str) and "\x00" in value:
-            column = headers[index] if index < len(headers) else str(index + 1)
-            raise RowError(column, value.replace("\x00", "\\0"), _("The cell holds a NUL character (a zero byte), which is not text."))
+        if not isinstance(value, str):
+            continue
+        column = headers[index] if index < len(headers) else str(index + 1)
+        if "\x00" in value:
+            raise RowError(
+                column, value.replace("\x00", "\\0")[:200], _("The cell holds a NUL character (a zero byte), which is not text.")
+            )
+        if len(value) > MAX_CELL_CHARACTERS:
+            raise RowError(
+                column,
+                value[:200],
+                _("The cell holds %(size)d characters; a contact's fields hold at most %(limit)d.")
+                % {"size": len(value), "limit": MAX_CELL_CHARACTERS},
+            )
 
 
 def phone_text(value: Any, column: str) -> str:

@@ -23,6 +23,9 @@ SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, and password-protected .xlsx
 _ZIP_MAGIC = b"PK\x03\x04"
+# Python's csv reader refuses fields over 128 KB by default, failing the whole file at that line.
+# Fields up to the file limit are read, and a row with an overlong cell is refused by itself.
+csv.field_size_limit(64 * 1024 * 1024)
 
 
 class ImportFileError(ValueError):
@@ -54,6 +57,8 @@ def open_contact_file(stream: IO[bytes], filename: str = "", *, max_bytes: int) 
             _("This is a password-protected workbook or an old .xls file. Save it as .xlsx without a password, or as CSV.")
         )
     if head.startswith(_ZIP_MAGIC):
+        if not _is_workbook(stream):
+            raise ImportFileError(_("This file is a ZIP archive, not a CSV or XLSX file: unpack it and upload the file inside."))
         return _open_xlsx(stream)
     if name.endswith((".xls", ".xlsx", ".xlsm", ".ods", ".numbers", ".pdf", ".doc", ".docx")):
         raise ImportFileError(_("'%(name)s' is not a CSV or XLSX file that can be read.") % {"name": filename})
@@ -72,6 +77,17 @@ def _looks_binary(head: bytes) -> bool:
         return False
     controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return controls > max(8, len(head) // 100)
+
+
+def _is_workbook(stream: IO[bytes]) -> bool:
+    """An XLSX file is a ZIP archive with a workbook in it; any other ZIP is not a contact file."""
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            return "xl/workbook.xml" in archive.namelist()
+    except zipfile.BadZipFile:
+        return True  # a damaged workbook: opening it says what is wrong
+    finally:
+        stream.seek(0)
 
 
 def _size_of(stream: IO[bytes]) -> int:
