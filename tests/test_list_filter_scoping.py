@@ -39,3 +39,16 @@ def test_another_organizations_id_reads_as_unknown(operator, org, skillbase, the
     other = client.get(path, {param: foreign})
     assert unknown.status_code == other.status_code == 400
     assert param in other.json() and other.json() == {param: [m.replace("999999", str(foreign)) for m in unknown.json()[param]]}
+
+
+def test_a_filter_on_a_row_kind_without_an_organization_refuses_every_id(operator):
+    """The scoped filter set serves any foreign key a list filters on; one to a model that has no
+    organization (here the user) refuses every id instead of failing."""
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    from tenancy.filtering import visible_rows
+
+    request = RequestFactory().get("/")
+    request.user = operator
+    assert not visible_rows(get_user_model())(request).exists()
