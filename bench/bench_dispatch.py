@@ -44,14 +44,17 @@ def prepare(tasks: int, calls_per_minute: int) -> int:
         calling_window_start=dt.time(0, 0), calling_window_end=dt.time(23, 59, 59), default_timezone="UTC",
         rate_updated_at=now,
     )  # fmt: skip
-    names = "organization campaign phone name variables timezones status outcome attempts next_attempt_at result created_at updated_at"
+    names = (
+        "organization campaign phone other_phones dial_index name variables timezones status outcome attempts next_attempt_at "
+        "result created_at updated_at"
+    )
     fields = [CallTask._meta.get_field(n) for n in names.split()]
     with (
         connection.cursor() as cursor,
         cursor.copy(f"COPY {CallTask._meta.db_table} ({', '.join(f.column for f in fields)}) FROM STDIN") as copy,
     ):
         for i in range(tasks):
-            copy.write_row((org.pk, campaign.pk, f"+7912{i:07d}", "", "{}", '["UTC"]', "pending", "", 0, now, "{}", now, now))
+            copy.write_row((org.pk, campaign.pk, f"+7912{i:07d}", "[]", 0, "", "{}", '["UTC"]', "pending", "", 0, now, "{}", now, now))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return campaign.pk

@@ -57,9 +57,9 @@ def prepare(calls: int) -> tuple[int, list[int]]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO campaigns_calltask (id, organization_id, campaign_id, phone, name, variables, timezones, status, outcome,
-                attempts, next_attempt_at, result, created_at, updated_at)
-            SELECT g, {org.pk}, {first} + g %% 10, '+7912' || lpad(g::text, 7, '0'), '', '{{}}', '["UTC"]', 'completed',
+            INSERT INTO campaigns_calltask (id, organization_id, campaign_id, phone, other_phones, dial_index, name, variables,
+                timezones, status, outcome, attempts, next_attempt_at, result, created_at, updated_at)
+            SELECT g, {org.pk}, {first} + g %% 10, '+7912' || lpad(g::text, 7, '0'), '[]', 0, '', '{{}}', '["UTC"]', 'completed',
                 ({outcomes})[1 + (g / 10) %% 10], 1, now(), '{{}}', now(), now()
             FROM generate_series(1, %s) g
             """,

@@ -7,11 +7,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.module_loading import import_string
-from django_q.tasks import async_task
 
-from campaigns.contacts.importing import run_contact_import
+from campaigns.contacts.importing import enqueue_import, run_contact_import
 from campaigns.models import Call, CallLog, CallTask, ContactImport, DoNotCallEntry, Outcome
 from tenancy.models import AuditEntry
 
@@ -65,6 +64,7 @@ def start_contact_import(campaign, upload, *, user=None, dry_run: bool = False, 
         size=upload.size,
         region=region,
         dry_run=dry_run,
+        language=translation.get_language() or "",
         created_by=user,
     )
     _run_or_enqueue(job)
@@ -81,6 +81,7 @@ def confirm_contact_import(preview: ContactImport, *, user=None) -> ContactImpor
         size=preview.size,
         region=preview.region,
         dry_run=False,
+        language=translation.get_language() or preview.language,
         created_by=user,
     )
     _run_or_enqueue(job)
@@ -92,7 +93,7 @@ def _run_or_enqueue(job: ContactImport) -> None:
         run_contact_import(job.pk)
         job.refresh_from_db()
     else:
-        transaction.on_commit(lambda: async_task("campaigns.contacts.importing.run_contact_import", job.pk, task_name=f"import-{job.pk}"))
+        enqueue_import(job)
 
 
 @transaction.atomic
@@ -138,7 +139,7 @@ def finish_call(
     if collected:
         task.result = {**task.result, **collected}
     task.after_call(outcome, callback_at=callback_at, campaign=call.campaign, now=now)
-    task.save(update_fields=["outcome", "result", "status", "next_attempt_at", "updated_at"])
+    task.save(update_fields=["outcome", "result", "status", "next_attempt_at", "dial_index", "updated_at"])
     if outcome == Outcome.OPTED_OUT:
         add_to_do_not_call(
             call.organization_id, call.phone, reason="Asked on a call not to be called again", source=DoNotCallEntry.Source.OPT_OUT

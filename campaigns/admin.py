@@ -203,13 +203,24 @@ class CallTaskAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_select_related = ("campaign",)
     search_fields = ("phone", "name")
     # The dispatcher and the calls own the progress; a form only adds or corrects a contact.
-    readonly_fields = ("status", "outcome", "attempts", "last_attempt_at", "result", "created_at", "updated_at")
+    readonly_fields = (
+        "other_numbers", "number_dialled_next", "status", "outcome", "attempts", "last_attempt_at", "result", "source_row",
+        "created_at", "updated_at",
+    )  # fmt: skip
     fieldsets = (
-        (None, {"fields": ("campaign", "phone", "name", "variables", "timezones", "next_attempt_at")}),
-        (_("Progress"), {"fields": ("status", "outcome", "attempts", "last_attempt_at", "result")}),
-        (_("Dates"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        (None, {"fields": ("campaign", "phone", "other_numbers", "name", "variables", "timezones", "next_attempt_at")}),
+        (_("Progress"), {"fields": ("number_dialled_next", "status", "outcome", "attempts", "last_attempt_at", "result")}),
+        (_("Dates"), {"fields": ("source_row", "created_at", "updated_at"), "classes": ("collapse",)}),
     )
     inlines = [CallInline]
+
+    @admin.display(description=_("other numbers"))
+    def other_numbers(self, task: CallTask) -> str:
+        return ", ".join(task.other_phones) or "—"
+
+    @admin.display(description=_("number dialled next"))
+    def number_dialled_next(self, task: CallTask) -> str:
+        return task.number_to_dial if task.pk else "—"
 
 
 class CallLogInline(ReadOnlyInline, admin.TabularInline):

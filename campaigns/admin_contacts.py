@@ -90,6 +90,8 @@ class ContactFilesMixin:
         if request.method == "POST":
             if not job.dry_run or job.status != ContactImport.Status.DONE:
                 raise Http404
+            if job.preview_expired:  # confirmed already, or kept past its time: the page says which
+                return redirect("admin:campaigns_campaign_import_report", object_id=campaign.pk, import_id=job.pk)
             real = confirm_contact_import(job, user=request.user)
             return redirect("admin:campaigns_campaign_import_report", object_id=campaign.pk, import_id=real.pk)
         report = job.report or {}
@@ -98,8 +100,12 @@ class ContactFilesMixin:
             "title": _("Dry run of %(file)s") % {"file": job.filename} if job.dry_run else _("Import of %(file)s") % {"file": job.filename},
             "campaign": campaign, "job": job, "report": report, "errors": (report.get("errors") or [])[:ERRORS_SHOWN],
             "errors_hidden": max(len(report.get("errors") or []) - ERRORS_SHOWN, 0) + report.get("errors_not_shown", 0),
+            "notes": (report.get("notes") or [])[:ERRORS_SHOWN],
+            "notes_hidden": max(len(report.get("notes") or []) - ERRORS_SHOWN, 0) + report.get("notes_not_shown", 0),
             "running": job.status in (ContactImport.Status.QUEUED, ContactImport.Status.RUNNING),
-            "progress_percent": round(job.progress * 100), "can_confirm": job.dry_run and job.status == "done" and report.get("imported"),
+            "progress_percent": round(job.progress * 100),
+            "can_confirm": job.dry_run and job.status == "done" and report.get("imported") and not job.preview_expired,
+            "preview_hours": settings.NEWVOICE_IMPORT_PREVIEW_HOURS,
             "opts": self.model._meta, "original": campaign,
             "campaign_url": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
         }  # fmt: skip

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns.actions import finish_call
+from campaigns.contacts.importing import reap_imports
 from campaigns.dialers import get_dialer
 from campaigns.models import Call, CallTask, Campaign, DoNotCallEntry, Outcome
 from campaigns.windows import CallingWindow, contact_zones
@@ -38,6 +39,7 @@ class TickReport:
     placed: dict[int, int] = field(default_factory=dict)  # campaign id → calls created
     rescheduled: int = 0
     reaped: int = 0
+    stalled_imports: int = 0
 
     @property
     def total(self) -> int:
@@ -48,7 +50,7 @@ def tick(now: dt.datetime | None = None, *, enqueue=None) -> TickReport:
     """One pass of the dispatcher. ``enqueue(call_id)`` places a call (default: a django-q2 task)."""
     now = now or timezone.now()
     # Leases are real time, whatever clock the dispatch runs on (``campaign run`` may run ahead).
-    report = TickReport(reaped=reap(timezone.now()))
+    report = TickReport(reaped=reap(timezone.now()), stalled_imports=reap_imports(timezone.now()))
     for campaign_id in Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("id").values_list("id", flat=True):
         try:
             placed, rescheduled = dispatch_campaign(campaign_id, now, enqueue=enqueue)
@@ -146,15 +148,15 @@ def _claim(campaign: Campaign, now: dt.datetime, slots: int) -> tuple[list[Call]
     slots = min(slots, MAX_CLAIMS_PER_PASS)
     candidates = list(due[: slots * 4 + 10])
     blocked = set(
-        DoNotCallEntry.objects.filter(organization_id=campaign.organization_id, phone__in=[t.phone for t in candidates]).values_list(
-            "phone", flat=True
-        )
+        DoNotCallEntry.objects.filter(
+            organization_id=campaign.organization_id, phone__in=[number for task in candidates for number in task.numbers]
+        ).values_list("phone", flat=True)
     )
     claimed, rescheduled = [], 0
     for task in candidates:
         if len(claimed) >= slots:
             break
-        if task.phone in blocked:  # added to the list after the import
+        if blocked.intersection(task.numbers):  # added to the list after the import (any of the contact's numbers)
             task.status = CallTask.Status.CANCELLED
             task.save(update_fields=["status", "updated_at"])
             continue
@@ -178,7 +180,7 @@ def _claim(campaign: Campaign, now: dt.datetime, slots: int) -> tuple[list[Call]
             task=task,
             attempt=task.attempts + 1,
             skillbase_version=version,
-            phone=task.phone,
+            phone=task.number_to_dial,
             dialer=dialer,
             is_simulated=simulated,
             lease_expires_at=lease,

@@ -75,11 +75,16 @@ class ContactImportSerializer(serializers.ModelSerializer):
 
 
 class CallTaskSerializer(serializers.ModelSerializer):
+    other_phones = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text=_("The contact's other numbers, best first, for later attempts.")
+    )
+    number_to_dial = serializers.CharField(read_only=True, help_text=_("The number the next attempt dials."))
+
     class Meta:
         model = CallTask
         fields = [
-            "id", "campaign", "phone", "name", "variables", "timezones", "status", "outcome", "attempts",
-            "next_attempt_at", "last_attempt_at", "result", "created_at", "updated_at",
+            "id", "campaign", "phone", "other_phones", "number_to_dial", "name", "variables", "timezones", "status", "outcome",
+            "attempts", "next_attempt_at", "last_attempt_at", "result", "source_row", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
         extra_kwargs = {"outcome": {"allow_blank": True}}  # blank until the first call ends

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from analytics.api import CallViewSet, MetricsSummaryView
 from campaigns.api import CallTaskViewSet, CampaignViewSet, DoNotCallViewSet, StatsView
 from skillbases.api import SkillbaseViewSet
+from tenancy.api_invitations import InvitationViewSet, OrganizationInvitationViewSet
 from tenancy.api_organizations import MemberViewSet, OrganizationViewSet
 from tenancy.api_tokens import ApiTokenViewSet
 
@@ -22,6 +23,8 @@ router.register("analytics/calls", CallViewSet, basename="call")
 router.register("tasks", CallTaskViewSet, basename="task")
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register(r"organizations/(?P<organization_pk>\d+)/members", MemberViewSet, basename="organization-member")
+router.register(r"organizations/(?P<organization_pk>\d+)/invitations", OrganizationInvitationViewSet, basename="organization-invitation")
+router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("tokens", ApiTokenViewSet, basename="token")
 
 urlpatterns = [

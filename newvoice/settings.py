@@ -214,6 +214,8 @@ API_TOKEN_ISSUE_RATE = env.str("API_TOKEN_ISSUE_RATE", default="20/hour")  # per
 LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
 LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)  # seconds
+# Days an invitation to join an organization may be accepted; inviting again renews it.
+NEWVOICE_INVITATION_DAYS = env.int("NEWVOICE_INVITATION_DAYS", default=14)
 SPECTACULAR_SETTINGS = {
     "TITLE": "NEW-VOICE API",
     "DESCRIPTION": "Voice bots that call your customers: skillbases, campaigns, calls and analytics.",
@@ -273,6 +275,12 @@ NEWVOICE_DEFAULT_TIMEZONE = env.str("NEWVOICE_DEFAULT_TIMEZONE", default="Europe
 NEWVOICE_IMPORT_MAX_BYTES = env.int("NEWVOICE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 # Uploads larger than this are imported by a background task, with progress on the campaign page.
 NEWVOICE_IMPORT_BACKGROUND_BYTES = env.int("NEWVOICE_IMPORT_BACKGROUND_BYTES", default=1024 * 1024)
+# A background import works in turns of this many seconds (each queues the next, so none comes near
+# the worker's timeout), stops after NEWVOICE_IMPORT_TIMEOUT seconds in all, and a dry run's file is
+# deleted when it has not been confirmed for NEWVOICE_IMPORT_PREVIEW_HOURS.
+NEWVOICE_IMPORT_SLICE_SECONDS = env.int("NEWVOICE_IMPORT_SLICE_SECONDS", default=240)
+NEWVOICE_IMPORT_TIMEOUT = env.int("NEWVOICE_IMPORT_TIMEOUT", default=3600)
+NEWVOICE_IMPORT_PREVIEW_HOURS = env.int("NEWVOICE_IMPORT_PREVIEW_HOURS", default=24)
 LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", default="")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", default="")

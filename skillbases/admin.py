@@ -13,6 +13,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import JSON
 from import_export.tmp_storages import CacheStorage
 
+from skillbases.files import SkillbaseJSON, file_problem
 from skillbases.forms import SkillbaseConfirmImportForm, SkillbaseForm, SkillbaseImportForm
 from skillbases.models import Skillbase, SkillbaseVersion
 from skillbases.resources import SkillbaseResource
@@ -76,7 +77,7 @@ class SkillbaseAdmin(OrganizationScopedAdmin, ImportExportMixin, admin.ModelAdmi
     inlines = [SkillbaseVersionInline]
 
     resource_classes = [SkillbaseResource]
-    import_formats = [JSON]
+    import_formats = [SkillbaseJSON]
     export_formats = [JSON]
     import_form_class = SkillbaseImportForm
     confirm_form_class = SkillbaseConfirmImportForm
@@ -142,6 +143,10 @@ class SkillbaseAdmin(OrganizationScopedAdmin, ImportExportMixin, admin.ModelAdmi
 
     def _import_organizations(self, request):
         return scope_queryset(Organization.objects.all(), request.user, role=Role.OPERATOR)
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        # django-import-export names the exception; the operator needs to know what is wrong with the file.
+        form.add_error("import_file", file_problem(e))
 
     def get_import_form_kwargs(self, request):
         return {**super().get_import_form_kwargs(request), "organizations": self._import_organizations(request)}

@@ -8,6 +8,7 @@ at all when any row is wrong.
 
 import json
 
+from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 from import_export.resources import Diff
 
@@ -27,7 +28,8 @@ class ConfigSectionWidget(widgets.Widget):
             try:
                 return json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"Not valid JSON: {exc}.") from None
+                message = _("This section is text that is not JSON: %(problem)s at line %(line)d, column %(column)d.")
+                raise ValueError(message % {"problem": exc.msg, "line": exc.lineno, "column": exc.colno}) from None
         return value
 
     def render(self, value, obj=None, **kwargs):

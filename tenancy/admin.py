@@ -2,18 +2,33 @@ import json
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from knox.settings import knox_settings
 
+from tenancy.actions import accept_invitation
 from tenancy.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ScopedRelatedFieldListFilter, request_has_role
-from tenancy.models import ApiToken, AuditEntry, LastAdminError, Membership, Organization, Role, managed_users
+from tenancy.models import (
+    ApiToken,
+    AuditEntry,
+    Invitation,
+    InvitationError,
+    LastAdminError,
+    Membership,
+    Organization,
+    ReceivedInvitation,
+    Role,
+    managed_users,
+)
 
 
 class UserByUsernameField(forms.ModelChoiceField):
@@ -42,6 +57,9 @@ class MembershipForm(OrganizationScopedForm):
         if self.instance.pk is not None:
             # The inline selects the users with the memberships: no query per row.
             self.initial["user"] = self.instance.user.get_username()
+            # A membership's account never changes: swapping it would add that account unasked.
+            self.fields["user"].disabled = True
+            self.fields["user"].queryset = get_user_model().objects.filter(pk=self.instance.user_id)
 
     def clean(self):
         cleaned = super().clean()
@@ -77,7 +95,8 @@ class MembershipFormSet(forms.BaseInlineFormSet):
 
 
 class MembershipInline(admin.TabularInline):
-    """Members on their organization's page, managed by the organization's admins."""
+    """Members on their organization's page: its admins change roles and remove members; only a
+    superuser adds an account directly, everyone else invites it (``InvitationAdmin``)."""
 
     model = Membership
     form = MembershipForm
@@ -96,7 +115,7 @@ class MembershipInline(admin.TabularInline):
         return self._is_org_admin(request, obj)
 
     def has_add_permission(self, request, obj=None):
-        return self._is_org_admin(request, obj)
+        return request_has_role(request, None)
 
     def has_change_permission(self, request, obj=None):
         return self._is_org_admin(request, obj)
@@ -159,7 +178,8 @@ class OrganizationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
-    """An organization's admins manage who belongs to it, and only there."""
+    """An organization's admins manage who belongs to it, and only there: roles and removals. An
+    account joins by accepting an invitation; only a superuser adds one directly."""
 
     view_role = Role.ADMIN
     write_role = Role.ADMIN
@@ -170,6 +190,9 @@ class MembershipAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "organization__name")
     fields = ("organization", "user", "role", "created_at")
     readonly_fields = ("created_at",)
+
+    def has_add_permission(self, request):
+        return self.has_role(request, None)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -197,11 +220,126 @@ class MembershipAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
 
 def _save_member(member: Membership, changed: list[str], *, actor) -> None:
-    other = [name for name in changed if name in ("user",)]
-    if other:
-        member.save(update_fields=other)
     if "role" in changed:
         member.change_role(member.role, actor=actor)
+
+
+class InvitationForm(OrganizationScopedForm):
+    class Meta:
+        model = Invitation
+        fields = ("organization", "username", "role")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    """An organization's admins invite accounts by username and revoke the invitations still
+    pending; the account joins once it accepts. Whether an account has the username is never looked
+    up, so no page here tells; inviting the same username again refreshes its pending invitation."""
+
+    view_role = Role.ADMIN
+    write_role = Role.ADMIN
+    form = InvitationForm
+    list_display = ("username", "organization", "role", "status", "expires_at", "created_by", "created_at")
+    list_filter = ("status", "role", ("organization", ScopedRelatedFieldListFilter))
+    list_select_related = ("organization", "created_by")
+    search_fields = ("username", "organization__name")
+    readonly_fields = ("status", "created_by", "created_at", "expires_at", "answered_at")
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        fields = ("organization", "username", "role")
+        return fields if obj is None else (*fields, *self.readonly_fields)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # answered or revoked, never edited
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, and kept with its answer
+
+    def has_revoke_permission(self, request):
+        return self.has_role(request, self.write_role)
+
+    def save_model(self, request, obj, form, change):
+        obj.send(actor=request.user)
+
+    @admin.action(description=_("Revoke the selected invitations"), permissions=["revoke"])
+    def revoke(self, request, queryset):
+        revoked = 0
+        for invitation in queryset.pending():
+            try:
+                invitation.close(Invitation.Status.REVOKED, actor=request.user)
+            except InvitationError:
+                continue  # answered meanwhile
+            revoked += 1
+        message = ngettext("%(count)d invitation revoked.", "%(count)d invitations revoked.", revoked)
+        self.message_user(request, message % {"count": revoked}, messages.SUCCESS)
+
+
+@admin.register(ReceivedInvitation)
+class ReceivedInvitationAdmin(admin.ModelAdmin):
+    """The signed-in account's own invitations, still open, each with Accept and Decline."""
+
+    list_display = ("organization", "role", "created_by", "expires_at", "answer_buttons")
+    list_display_links = None
+    list_select_related = ("organization", "created_by")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).addressed_to(request.user).answerable()
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.answer_view)
+        return [
+            path("<int:object_id>/accept/", view, {"answer": "accept"}, name="tenancy_receivedinvitation_accept"),
+            path("<int:object_id>/decline/", view, {"answer": "decline"}, name="tenancy_receivedinvitation_decline"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=_("answer"))
+    def answer_buttons(self, obj) -> str:
+        # Buttons of the changelist's form, which carries the CSRF token: a form may not hold another.
+        return format_html(
+            '<button type="submit" class="button" formaction="{}">{}</button> '
+            '<button type="submit" class="button" formaction="{}">{}</button>',
+            reverse("admin:tenancy_receivedinvitation_accept", args=[obj.pk]),
+            _("Accept"),
+            reverse("admin:tenancy_receivedinvitation_decline", args=[obj.pk]),
+            _("Decline"),
+        )
+
+    def answer_view(self, request, object_id: int, answer: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        # Not only the open ones: a stale page learns why its invitation cannot be answered any more.
+        invitation = Invitation.objects.addressed_to(request.user).select_related("organization").filter(pk=object_id).first()
+        if invitation is None:
+            raise Http404(_("No invitation with this id."))
+        try:
+            if answer == "accept":
+                accept_invitation(invitation, request.user)
+                done = _("You are now a member of %(organization)s.")
+            else:
+                invitation.close(Invitation.Status.DECLINED, actor=request.user)
+                done = _("You have declined the invitation to %(organization)s.")
+        except InvitationError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, done % {"organization": invitation.organization}, messages.SUCCESS)
+        return redirect("admin:tenancy_receivedinvitation_changelist")
 
 
 class IssueTokenForm(forms.ModelForm):

@@ -3,8 +3,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -142,6 +144,159 @@ class Membership(models.Model):
         )
         if admins == [self.pk]:
             raise LastAdminError()
+
+
+class InvitationError(Exception):
+    """The invitation cannot be answered or revoked; the message says why."""
+
+
+class InvitationQuerySet(models.QuerySet):
+    def for_user(self, user, *, role: str = Role.ADMIN) -> "InvitationQuerySet":
+        """The invitations ``user`` manages: those of the organizations where they hold ``role``
+        (every one for a superuser). Not the ones addressed to them: see ``addressed_to``."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self
+        organizations = Membership.objects.filter(user=user, role__in=roles_at_least(role)).values("organization_id")
+        return self.filter(organization_id__in=organizations)
+
+    def addressed_to(self, user) -> "InvitationQuerySet":
+        """The invitations of ``user``'s username, in whatever case the inviting admin typed it, unless
+        another account's username differs from it only in case: then only the exact spelling."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        username = user.get_username()
+        User = get_user_model()
+        lookalike = User._default_manager.filter(**{f"{User.USERNAME_FIELD}__iexact": username}).exclude(pk=user.pk).exists()
+        return self.filter(username=username) if lookalike else self.filter(username__iexact=username)
+
+    def pending(self) -> "InvitationQuerySet":
+        """Waiting for an answer, expired or not."""
+        return self.filter(status=Invitation.Status.PENDING)
+
+    def answerable(self, now: dt.datetime | None = None) -> "InvitationQuerySet":
+        return self.pending().filter(expires_at__gt=now or timezone.now())
+
+
+class Invitation(models.Model):
+    """An invitation to join an organization, addressed to a username, that the account with that
+    username accepts or declines. Inviting never looks the username up: an admin must not learn from
+    it whether an account exists, so an invitation to nobody is kept and listed like any other."""
+
+    class Status(models.TextChoices):
+        # In context: a call's "Declined" (the callee hung up) is another word in Russian.
+        PENDING = "pending", pgettext_lazy("invitation status", "Pending")
+        ACCEPTED = "accepted", pgettext_lazy("invitation status", "Accepted")
+        DECLINED = "declined", pgettext_lazy("invitation status", "Declined")
+        REVOKED = "revoked", pgettext_lazy("invitation status", "Revoked")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("organization"))
+    username = models.CharField(
+        _("username"),
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text=_("The username of the account to invite, in any case. The account joins once it accepts."),
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("invited by")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One pending invitation per username and organization: inviting again refreshes it.
+            # UPPER is what ``iexact`` compares on PostgreSQL, so the invitee's lookup uses this index.
+            models.UniqueConstraint(Upper("username"), "organization", condition=models.Q(status="pending"), name="invitation_one_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} → {self.organization}"
+
+    def send(self, *, actor=None) -> None:
+        """Save this new invitation, valid for ``NEWVOICE_INVITATION_DAYS``. When one to the same
+        username is still pending here, that one is refreshed instead (this one takes its id)."""
+        try:
+            self._send(actor=actor)
+        except IntegrityError:
+            # Another request invited the same username a moment ago: refresh that one.
+            self.pk = None
+            self._send(actor=actor)
+
+    def _send(self, *, actor) -> None:
+        self.created_by = actor if getattr(actor, "is_authenticated", False) else None
+        self.expires_at = timezone.now() + dt.timedelta(days=settings.NEWVOICE_INVITATION_DAYS)
+        with transaction.atomic():
+            pending = (
+                Invitation.objects.select_for_update()
+                .pending()
+                .filter(organization_id=self.organization_id, username__iexact=self.username)
+                .first()
+            )
+            if pending is None:
+                before = {}
+                self.save(force_insert=True)
+            else:
+                before = pending._audit_fields()
+                self.pk, self.created_at = pending.pk, pending.created_at
+                self.save(update_fields=["username", "role", "created_by", "expires_at"])
+            # No subject account: whether one has this username stays unknown to the log's readers too.
+            AuditEntry.objects.record(AuditEntry.Action.MEMBER_INVITED, self, actor=actor, before=before, after=self._audit_fields())
+
+    def close(self, status: str, *, actor=None) -> None:
+        """Mark the invitation accepted, declined (by its invitee) or revoked (by an admin), and log it.
+        Raises InvitationError, saying why, when it is no longer open to that: an expired invitation
+        can still be revoked, not answered. Accepting adds the member: ``actions.accept_invitation``."""
+        open_ones = Invitation.objects.pending() if status == self.Status.REVOKED else Invitation.objects.answerable()
+        now = timezone.now()
+        with transaction.atomic():
+            # A conditional update: of two answers at once (accept and revoke, say), only one applies.
+            if open_ones.filter(pk=self.pk).update(status=status, answered_at=now) != 1:
+                self.refresh_from_db(fields=["status", "expires_at", "answered_at"])
+                raise InvitationError(self.closed_reason())
+            self.status, self.answered_at = status, now
+            # The invitee is the account concerned once they answer; a revocation names no account.
+            action = {
+                self.Status.ACCEPTED: AuditEntry.Action.INVITATION_ACCEPTED,
+                self.Status.DECLINED: AuditEntry.Action.INVITATION_DECLINED,
+                self.Status.REVOKED: AuditEntry.Action.INVITATION_REVOKED,
+            }[status]
+            AuditEntry.objects.record(
+                action,
+                self,
+                actor=actor,
+                subject_user=None if status == self.Status.REVOKED else actor,
+                before={"status": self.Status.PENDING},
+                after={"status": status, **self._audit_fields()},
+            )
+
+    def closed_reason(self) -> str:
+        if self.status == self.Status.REVOKED:
+            return _("This invitation has been revoked.")
+        if self.status != self.Status.PENDING:
+            return _("This invitation has already been answered.")
+        return _("This invitation has expired: ask an admin of the organization to invite you again.")
+
+    def _audit_fields(self) -> dict:
+        return {"username": self.username, "role": self.role, "expires_at": self.expires_at}
+
+
+class ReceivedInvitation(Invitation):
+    """The invitations addressed to the signed-in account, as the admin lists them for an answer."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("your invitation")
+        verbose_name_plural = _("your invitations")
 
 
 def managed_users(user) -> models.QuerySet:
@@ -331,6 +486,10 @@ class AuditEntry(models.Model):
         MEMBER_ADDED = "member_added", _("Member added")
         MEMBER_ROLE_CHANGED = "member_role_changed", _("Member's role changed")
         MEMBER_REMOVED = "member_removed", _("Member removed")
+        MEMBER_INVITED = "member_invited", _("Member invited")
+        INVITATION_ACCEPTED = "invitation_accepted", _("Invitation accepted")
+        INVITATION_DECLINED = "invitation_declined", _("Invitation declined")
+        INVITATION_REVOKED = "invitation_revoked", _("Invitation revoked")
 
     class Source(models.TextChoices):
         ADMIN = audit.ADMIN, pgettext_lazy("audit source: the admin site", "Admin")

@@ -1,9 +1,8 @@
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from tenancy.models import ApiToken, Membership, Organization, Role
+from tenancy.models import ApiToken, Invitation, Membership, Organization, Role
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -19,39 +18,39 @@ class OrganizationSerializer(serializers.ModelSerializer):
 
 
 class MemberSerializer(serializers.ModelSerializer):
-    """A member as it is added: an existing active account by username, and a role."""
+    """A member and their role. Only the role changes: an account joins by accepting an invitation."""
 
-    username = serializers.SlugRelatedField(
-        source="user",
-        slug_field=get_user_model().USERNAME_FIELD,
-        queryset=get_user_model().objects.filter(is_active=True),
-        help_text=_("The exact username of an existing account."),
-        error_messages={"does_not_exist": _("There is no active account with this username.")},
-    )
     user = serializers.IntegerField(source="user_id", read_only=True)
+    username = serializers.CharField(source="user.get_username", read_only=True)
     full_name = serializers.CharField(source="user.get_full_name", read_only=True)
 
     class Meta:
         model = Membership
         fields = ["id", "user", "username", "full_name", "role", "created_at"]
         read_only_fields = ["created_at"]
-        # The organization comes from the URL; uniqueness is checked in validate().
-        validators = []
-
-    def validate(self, attrs):
-        organization = self.context["organization"]
-        if Membership.objects.filter(organization=organization, user=attrs["user"]).exists():
-            raise serializers.ValidationError({"username": _("This account is already a member of the organization.")})
-        return attrs
 
 
-class MemberRoleSerializer(MemberSerializer):
-    """A member whose role changes; the account stays the same."""
+class InviteSerializer(serializers.ModelSerializer):
+    """Whom to invite, by username, and the role they will have once they accept."""
 
-    username = serializers.CharField(source="user.get_username", read_only=True)
+    class Meta:
+        model = Invitation
+        fields = ["username", "role"]
 
-    def validate(self, attrs):
-        return attrs
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """An invitation, the same whether or not an account has its username."""
+
+    organization_name = serializers.CharField(source="organization.name", read_only=True)
+    invited_by = serializers.CharField(source="created_by.get_username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id", "organization", "organization_name", "username", "role", "status", "invited_by", "created_at", "expires_at",
+            "answered_at",
+        ]  # fmt: skip
+        read_only_fields = fields
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

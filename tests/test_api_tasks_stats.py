@@ -77,8 +77,8 @@ def test_tasks_of_my_campaigns_only(spring, autumn, theirs, viewer):
     body = response.json()
     assert body["count"] == 5 and body["next"] is None
     assert set(body["results"][0]) == {
-        "id", "campaign", "phone", "name", "variables", "timezones", "status", "outcome", "attempts",
-        "next_attempt_at", "last_attempt_at", "result", "created_at", "updated_at",
+        "id", "campaign", "phone", "other_phones", "number_to_dial", "name", "variables", "timezones", "status", "outcome",
+        "attempts", "next_attempt_at", "last_attempt_at", "result", "source_row", "created_at", "updated_at",
     }  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from campaigns.actions import finish_call
 from campaigns.models import Campaign, DoNotCallEntry, Outcome
 from campaigns.tasks import place_call
 from skillbases.models import Skillbase
-from tenancy.models import ApiToken, AuditEntry, Membership, Role
+from tenancy.models import ApiToken, AuditEntry, Invitation, Membership, Role
 from tests.support.engine import T0, Dispatcher, make_campaign, started, use_scripted_dialer
 
 Action, Source, Status = AuditEntry.Action, AuditEntry.Source, Campaign.Status
@@ -397,11 +397,21 @@ def test_member_added_role_changed_and_removed_through_the_api(org, org_admin, d
     newcomer = django_user_model.objects.create_user(username="newcomer", password="x")
     log = Log()
     response = api(org_admin).post(f"/api/organizations/{org.pk}/members", {"username": "newcomer", "role": "viewer"}, format="json")
-    assert response.status_code == 201, response.content
-    member = Membership.objects.get(user=newcomer)
+    assert response.status_code == 202, response.content
+    invitation = Invitation.objects.get(pk=response.json()["invitation"])
     entry = log.one()
-    assert_entry(entry, Action.MEMBER_ADDED, member, actor=org_admin, source=Source.API, after={"user": "newcomer", "role": "viewer"})
-    assert (entry.organization, entry.subject_user) == (org, newcomer)
+    assert_entry(entry, Action.MEMBER_INVITED, invitation, actor=org_admin, source=Source.API, before={})
+    assert (entry.after["username"], entry.after["role"]) == ("newcomer", "viewer")
+    assert (entry.organization, entry.subject_user) == (org, None)  # the log tells no more than the answer
+    # The member is added when they accept.
+    assert api(newcomer).post(f"/api/invitations/{invitation.pk}/accept").status_code == 200
+    member = Membership.objects.get(user=newcomer)
+    accepted, added = log.entries()
+    log.mark = added.pk
+    assert_entry(added, Action.MEMBER_ADDED, member, actor=newcomer, source=Source.API, after={"user": "newcomer", "role": "viewer"})
+    assert (added.organization, added.subject_user) == (org, newcomer)
+    assert_entry(accepted, Action.INVITATION_ACCEPTED, invitation, actor=newcomer, source=Source.API, before={"status": "pending"})
+    assert (accepted.organization, accepted.subject_user, accepted.after["status"]) == (org, newcomer, "accepted")
 
     response = api(org_admin).patch(f"/api/organizations/{org.pk}/members/{member.pk}", {"role": "operator"}, format="json")
     assert response.status_code == 200
@@ -428,14 +438,16 @@ def test_member_added_role_changed_and_removed_through_the_api(org, org_admin, d
     log.nothing()
 
 
-def test_member_added_role_changed_and_removed_in_the_admin(client, org, org_admin, django_user_model):
+def test_member_added_role_changed_and_removed_in_the_admin(client, org, org_admin, superuser, django_user_model):
     django_user_model.objects.create_user(username="newcomer", password="x", is_staff=True)
-    signed_in(client, org_admin)
+    # Only a superuser adds an account directly; an organization's admins invite it.
+    signed_in(client, superuser)
     log = Log()
     data = {"organization": org.pk, "user": "newcomer", "role": Role.VIEWER}
     assert client.post(admin_url(Membership, "add"), data).status_code == 302
     member = Membership.objects.get(user__username="newcomer")
-    assert_entry(log.one(), Action.MEMBER_ADDED, member, actor=org_admin, source=Source.ADMIN)
+    assert_entry(log.one(), Action.MEMBER_ADDED, member, actor=superuser, source=Source.ADMIN)
+    signed_in(client, org_admin)
 
     response = client.post(admin_url(Membership, "change", member.pk), {**data, "role": Role.OPERATOR})
     assert response.status_code == 302
@@ -472,18 +484,19 @@ def test_members_changed_on_the_organization_page(client, org, viewer, operator,
     prefix, total = members.prefix, len(members.forms)
     data[f"{prefix}-{row[viewer]}-role"] = Role.ADMIN
     data[f"{prefix}-{row[operator]}-DELETE"] = "on"
+    # A row added by hand is ignored: an organization's admins invite (tests/test_invitations.py).
     data |= {f"{prefix}-{total}-user": "newcomer", f"{prefix}-{total}-role": Role.VIEWER, f"{prefix}-TOTAL_FORMS": str(total + 1)}
     log = Log()
     response = client.post(admin_url(type(org), "change", org.pk), data)
     assert response.status_code == 302, response.context["inline_admin_formsets"][0].formset.errors
     entries = log.entries()
     assert sorted((e.action, e.subject_user.username) for e in entries) == [
-        (Action.MEMBER_ADDED, "newcomer"),
         (Action.MEMBER_REMOVED, operator.username),
         (Action.MEMBER_ROLE_CHANGED, viewer.username),
     ]
     assert {(e.actor, e.source, e.organization) for e in entries} == {(org_admin, Source.ADMIN, org)}
     assert Membership.objects.get(user=viewer).role == Role.ADMIN
+    assert not Membership.objects.filter(user__username="newcomer").exists()
 
 
 # The log in the admin: an organization's admins read its entries, nobody writes.

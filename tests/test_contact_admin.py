@@ -74,10 +74,10 @@ def test_large_file_is_imported_in_the_background_with_progress(
 
     run_contact_import(job.pk)
     done = client.get(report_url).content.decode()
-    assert "Would be imported" in done and "Unknown time zone" in done
+    assert "Would be imported" in done and "Unknown time zone" in done and "own time zone is used" in done
     with django_capture_on_commit_callbacks(execute=True):
         client.post(report_url, {"confirm": "1"})
-    assert CallTask.objects.filter(campaign=campaign).count() == 3
+    assert CallTask.objects.filter(campaign=campaign).count() == 4
     page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
     assert "cp1251_semicolon.csv" in page and "100%" in page
 

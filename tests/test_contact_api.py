@@ -83,8 +83,9 @@ def test_large_file_imports_in_background_with_progress(
     job_id = response.json()["id"]
     status = client.get(f"/api/campaigns/{campaign.pk}/imports/{job_id}").json()
     assert status["status"] == "done" and status["progress"] == 1.0
-    assert status["report"]["imported"] == 3 and status["report"]["errors"][0]["row"] == 5
-    assert CallTask.objects.filter(campaign=campaign).count() == 3
+    assert status["report"]["imported"] == 4 and status["report"]["notes"][0]["row"] == 5
+    assert "own time zone is used" in status["report"]["notes"][0]["reason"]
+    assert CallTask.objects.filter(campaign=campaign).count() == 4
     assert ContactImport.objects.get().rows_processed == 4
 
 

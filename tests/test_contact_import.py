@@ -44,6 +44,9 @@ def test_report_matches_the_expected_one(campaign, name):
     for got, want in zip(report["errors"], expected["errors"], strict=True):
         assert (got["row"], got["column"], got["value"]) == (want["row"], want["column"], want["value"])
         assert want["reason"].lower() in got["reason"].lower()
+    assert [(n["row"], n["column"], n["value"], n["reason"]) for n in report["notes"]] == [
+        (n["row"], n["column"], n["value"], n["reason"]) for n in expected.get("notes", [])
+    ]
     assert CallTask.objects.filter(campaign=campaign).count() == expected["imported"]
 
 

@@ -32,7 +32,7 @@ from tests.support.routes import PHONE, PUBLIC, Route, World, api_routes, build_
 from voiceagent.consumers import TryBotConsumer
 
 METHODS = ["get", "post", "put", "patch", "delete"]
-OUR_APPS = {"newvoice", "skillbases", "campaigns", "analytics", "voiceagent"}
+OUR_APPS = {"tenancy", "newvoice", "skillbases", "campaigns", "analytics", "voiceagent"}
 # What B may answer on a route that names one of A's objects.
 REFUSED = {403, 404, 405}
 

@@ -128,7 +128,7 @@ def test_row_with_broken_json_text_is_reported(client, org, operator, minimal_co
     client.force_login(operator)
     page = preview(client, org, [row(minimal_config, flow='{"start": ')])
     [invalid] = page.context["result"].invalid_rows
-    assert invalid.field_specific_errors["flow"][0].startswith("Not valid JSON")
+    assert invalid.field_specific_errors["flow"][0] == "This section is text that is not JSON: Expecting value at line 1, column 11."
     assert not Skillbase.objects.exists()
 
 
@@ -184,3 +184,39 @@ def test_single_organization_is_preselected_for_import(client, org, operator):
     form = client.get(IMPORT_URL).context["form"]
     assert form.initial["organization"] == org.pk
     assert list(form.fields["organization"].queryset) == [org]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "The file is nested too deeply to be a skillbase file."),
+        (b"{not json", "The file is not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2."),
+        (b"[1, 2]", "Skillbase 1 of the file is a number, not an object with a name and sections."),
+        (b'[["a"]]', "Skillbase 1 of the file is a list, not an object with a name and sections."),
+        (b'"text"', "A skillbase file holds a list of skillbases, as the export writes it; this file holds text."),
+        (b"[]", "The file holds no skillbases."),
+        (b"\xff\xfe\x00garbage", "The file is not UTF-8 text: export the skillbase again, or save the file as UTF-8."),
+        (b'[{"nome": "A"}]', "Skillbase 1 has fields a skillbase does not have: nome. A skillbase has: "
+                             "name, description, context, flow, voice, llm."),
+        (b'[{"name": ["list"]}]', "Skillbase 1 has no name (text)."),
+        (b'[{"name": "A", "flow": [1]}]', "Section 'flow' of skillbase 1 (A) must be an object, not a list."),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_not_a_skillbase_file_says_what_is_wrong_with_it(client, org, operator, body, message):
+    client.force_login(operator)
+    before = Skillbase.objects.count()
+    page = client.post(
+        IMPORT_URL, {"organization": org.pk, "resource": "0", "format": "0", "import_file": SimpleUploadedFile("s.json", body)}
+    )
+    assert page.status_code == 200
+    assert page.context["form"].errors["import_file"] == [message]
+    assert Skillbase.objects.count() == before
+
+
+def test_a_single_skillbase_object_imports_like_a_list_of_one(client, org, operator, minimal_config):
+    client.force_login(operator)
+    body = json.dumps(row(minimal_config, name="One bot")).encode()
+    page = client.post(
+        IMPORT_URL, {"organization": org.pk, "resource": "0", "format": "0", "import_file": SimpleUploadedFile("s.json", body)}
+    )
+    assert [r.import_type for r in page.context["result"].rows] == ["new"]

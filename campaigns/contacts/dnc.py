@@ -8,7 +8,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import transaction
 
-from campaigns.contacts.normalising import RowError, cell_text, map_columns, normalise_phone, refuse_unreadable_cells
+from campaigns.contacts.normalising import RowError, cell_text, contact_numbers, has_phone_column, map_columns, refuse_unreadable_cells
 from campaigns.contacts.reading import ImportFileError, open_contact_file
 from campaigns.models import CallTask, DoNotCallEntry
 from tenancy.models import AuditEntry
@@ -36,7 +36,7 @@ def import_do_not_call(organization_id: int, stream: IO[bytes], filename: str = 
     report = DoNotCallReport()
     try:
         with transaction.atomic():
-            contact_file = open_contact_file(stream, filename, max_bytes=settings.NEWVOICE_IMPORT_MAX_BYTES)
+            contact_file = open_contact_file(stream, filename, max_bytes=settings.NEWVOICE_IMPORT_MAX_BYTES, is_header=has_phone_column)
             columns = map_columns(contact_file.header)
             reason_at = next((i for i, key in columns.variables if key in REASON_COLUMNS), None)
             batch: dict[str, str] = {}
@@ -44,14 +44,15 @@ def import_do_not_call(organization_id: int, stream: IO[bytes], filename: str = 
                 report.total += 1
                 try:
                     refuse_unreadable_cells(cells, columns.headers)
-                    value = cells[columns.phone] if columns.phone < len(cells) else None
-                    phone, _extension, _zones = normalise_phone(value, region, columns.headers[columns.phone])
+                    # Every number of the row is blocked, from every phone column.
+                    numbers, _problems = contact_numbers(cells, columns, region)
                 except RowError as exc:
                     report.invalid += 1
                     report.errors.append({"row": number, "column": exc.column, "value": str(exc.value or ""), "reason": exc.reason})
                     continue
                 reason = cell_text(cells[reason_at]) if reason_at is not None and reason_at < len(cells) else ""
-                batch.setdefault(phone, reason[:500])
+                for found in numbers:
+                    batch.setdefault(found.e164, reason[:500])
                 if len(batch) >= BATCH_SIZE:
                     _flush(organization_id, batch, report, user)
             _flush(organization_id, batch, report, user)

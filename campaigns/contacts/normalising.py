@@ -18,33 +18,54 @@ from campaigns.contacts.reading import ImportFileError
 
 # Header aliases, compared after folding case, "ё", spaces, dots, dashes and underscores away.
 ALIASES = {
-    "phone": (
-        "phone",
-        "phonenumber",
-        "number",
-        "telephone",
-        "tel",
-        "mobile",
-        "mobilephone",
-        "cell",
-        "msisdn",
-        "телефон",
-        "номер",
-        "номертелефона",
-        "тел",
-        "мобильный",
-        "мобильныйтелефон",
-        "сотовый",
-    ),
-    "name": ("name", "fullname", "fio", "contact", "contactname", "customer", "client", "имя", "фио", "клиент", "контакт"),
+    "name": ("name", "fullname", "fio", "contact", "contactname", "customer", "client", "фио", "клиент", "контакт",
+             "displayname", "полноеимя", "имяклиента", "контактноелицо"),
+    "first_name": ("firstname", "givenname", "имя"),
+    "middle_name": ("middlename", "additionalname", "отчество"),
+    "last_name": ("lastname", "familyname", "surname", "фамилия"),
     "timezone": ("timezone", "tz", "zone", "часовойпояс", "пояс", "таймзона", "временнаязона"),
-}
-_FOLD = re.compile(r"[\s._\-/]+")
+}  # fmt: skip
+# Phone columns: a CRM export has several (Bitrix24 «Рабочий телефон», «Мобильный»; Outlook "Business
+# Phone", "Mobile Phone"; Google "Phone 1 - Value"). A header is one when it names a phone and nothing
+# that is not a number (a fax, a phone's type or label). Each column's kind ranks its numbers.
+_PHONE_WORDS = ("phone", "telephone", "tel", "mobile", "cell", "msisdn", "телефон", "тел", "мобильный", "моб", "сотовый", "сот")
+_PHONE_ALONE = ("рабочий", "домашний", "другой", "work", "home", "business", "other", "primary", "основной", "личный")
+_NOT_A_NUMBER = ("fax", "факс", "type", "тип", "label", "метка", "ext", "доб", "внутр", "count", "кол", "комментарий",
+                 "comment", "note", "примеч", "status", "статус", "дата", "date", "order", "заказ", "договор", "счет", "invoice",
+                 "паспорт", "инн", "снилс", "карт", "card", "id")  # fmt: skip
+MOBILE, GENERAL, HOME, WORK = 0, 1, 2, 3  # a column's kind, best first: the office landline is shared
+_KIND_WORDS = (
+    (MOBILE, ("mobile", "cell", "моб", "сотов")),
+    (WORK, ("work", "business", "office", "company", "рабоч", "служ", "офис", "компан", "организац")),
+    (HOME, ("home", "домаш", "other", "друг")),
+)
+_FOLD = re.compile(r"[\s._\-/:()#№]+")
 _KEY = re.compile(r"[^\w]+")
+_WORD = re.compile(r"[a-zа-я]+")
 
 
 def fold(header: str) -> str:
     return _FOLD.sub("", header.strip().lower().replace("ё", "е"))
+
+
+def phone_kind(header: str) -> int | None:
+    """The kind of phone column ``header`` is (MOBILE, GENERAL, HOME, WORK), or None when it is not one."""
+    words = _WORD.findall(header.strip().lower().replace("ё", "е"))
+    if not words or any(word.startswith(_NOT_A_NUMBER) for word in words):
+        return None
+    strong = any(word in _PHONE_WORDS or word.startswith(("телефон", "phone", "мобильн", "сотов")) for word in words)
+    # «Номер» alone, or «Контактный номер», is a phone; «Номер заказа» is not.
+    numbered = any(word in ("number", "номер") for word in words) and (
+        len(words) == 1 or any(word.startswith(("контакт", "contact")) for word in words)
+    )
+    if not (strong or numbered or (len(words) == 1 and words[0] in _PHONE_ALONE)):
+        return None
+    if "сот" in words:  # «Сот. тел.»
+        return MOBILE
+    for kind, stems in _KIND_WORDS:
+        if any(word.startswith(stems) for word in words):
+            return kind
+    return GENERAL
 
 
 def variable_key(header: str) -> str:
@@ -57,39 +78,59 @@ def variable_key(header: str) -> str:
 
 @dataclass(frozen=True)
 class Columns:
-    phone: int
+    phones: tuple[tuple[int, int], ...]  # (index, kind), in the file's order
     name: int | None
     timezone: int | None
     variables: tuple[tuple[int, str], ...]  # (index, key)
     headers: tuple[str, ...]
+    name_parts: tuple[int, ...] = ()  # first, middle, last name columns (in the file's order) when there is no full name
+
+    @property
+    def phone(self) -> int:
+        """The first phone column (the one a report names when a row has no number at all)."""
+        return self.phones[0][0]
+
+
+def has_phone_column(header: list[str]) -> bool:
+    return any(phone_kind(title) is not None for title in header if title)
 
 
 def map_columns(header: list[str]) -> Columns:
     roles: dict[str, int] = {}
+    phones: list[tuple[int, int]] = []
     variables: list[tuple[int, str]] = []
     seen_keys: set[str] = set()
     for index, title in enumerate(header):
         folded = fold(title)
-        role = next((r for r, names in ALIASES.items() if folded in names), None)
-        if role and role not in roles:
-            roles[role] = index
+        kind = phone_kind(title) if title else None
+        if kind is not None:
+            phones.append((index, kind))
             continue
+        role = next((r for r, names in ALIASES.items() if folded in names and r not in roles), None)
+        if role:
+            roles[role] = index
+            if role in ("name", "timezone"):
+                continue
         key = variable_key(title) or f"column_{index + 1}"
         while key in seen_keys or key in ("name", "phone"):
             key = f"{key}_{index + 1}"
         seen_keys.add(key)
         variables.append((index, key))
-    if "phone" not in roles:
+    if not phones:
         shown = ", ".join(f"'{h}'" for h in header if h) or _("(none)")
         raise ImportFileError(
             _("No phone column found. Name one of the columns 'phone' or 'телефон'. Columns in the file: %(columns)s.") % {"columns": shown}
         )
+    parts = tuple(sorted(roles[part] for part in ("last_name", "first_name", "middle_name") if part in roles))
+    if len(parts) == 1 and "name" not in roles:  # «Имя» alone is the contact's name, not a variable
+        variables = [(index, key) for index, key in variables if index != parts[0]]
     return Columns(
-        phone=roles["phone"],
+        phones=tuple(phones),
         name=roles.get("name"),
         timezone=roles.get("timezone"),
         variables=tuple(variables),
         headers=tuple(header),
+        name_parts=parts if "name" not in roles else (),
     )
 
 
@@ -180,6 +221,10 @@ def _zones_for(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
 
 def normalise_phone(value: Any, region: str, column: str = "phone") -> tuple[str, str, tuple[str, ...]]:
     """``(e164, extension, zones)`` or RowError saying why the number cannot be called."""
+    return _parsed_phone(value, region, column)[1:]
+
+
+def _parsed_phone(value: Any, region: str, column: str) -> tuple[phonenumbers.PhoneNumber, str, str, tuple[str, ...]]:
     text = phone_text(value, column)
     if not text:
         raise RowError(column, value, _("The phone number is empty."))
@@ -191,7 +236,56 @@ def normalise_phone(value: Any, region: str, column: str = "phone") -> tuple[str
     if not phonenumbers.is_valid_number(number):
         raise RowError(column, value, _several_numbers(text, region) or _missing_plus(text) or _invalid_reason(number, region))
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164, number.extension or "", _zones_for(number)
+    return number, e164, number.extension or "", _zones_for(number)
+
+
+@dataclass(frozen=True)
+class Number:
+    e164: str
+    extension: str
+    zones: tuple[str, ...]
+    column: str
+    rank: tuple[int, ...]  # smaller is better: a mobile by the numbering plan, then the column's kind
+
+
+_PLAN_RANK = {phonenumbers.PhoneNumberType.MOBILE: 0, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: 1}
+
+
+def contact_numbers(cells: list[Any], columns: Columns, region: str) -> tuple[list[Number], list[tuple[str, Any, str]]]:
+    """A row's numbers from all its phone columns, best first (mobile first, then by the column's
+    kind, then as they stand), each once; a cell may hold several (``a, b``, ``a ::: b``). Also the
+    problems ``(column, value, reason)`` of cells or parts of cells that are not numbers. A row with
+    no number at all is a RowError naming the first problem (or the empty phone cell)."""
+    numbers: dict[str, Number] = {}
+    problems: list[tuple[str, Any, str]] = []
+    for order, (index, kind) in enumerate(columns.phones):
+        value = cells[index] if index < len(cells) else None
+        column = columns.headers[index]
+        try:
+            if not phone_text(value, column):
+                continue
+            found = [_parsed_phone(value, region, column)]
+        except RowError as whole:
+            found, unread = [], []
+            parts = [part for part in _NUMBER_SEPARATORS.split(str(value)) if part.strip()]
+            for part in parts if len(parts) > 1 else ():
+                try:
+                    found.append(_parsed_phone(part, region, column))
+                except RowError as exc:
+                    unread.append((column, part.strip(), exc.reason))
+            if not found:
+                problems.append((column, value, whole.reason))
+                continue
+            problems.extend(unread)
+        for position, (parsed, e164, extension, zones) in enumerate(found):
+            plan = _PLAN_RANK.get(phonenumbers.number_type(parsed), 2)
+            number = Number(e164, extension, zones, column, (plan, kind, order, position))
+            if e164 not in numbers or number.rank < numbers[e164].rank:
+                numbers[e164] = number
+    if not numbers:
+        column, value, reason = problems[0] if problems else (columns.headers[columns.phone], None, _("The phone number is empty."))
+        raise RowError(column, value, reason)
+    return sorted(numbers.values(), key=lambda number: number.rank), problems
 
 
 _EXTENSION_WORDS = re.compile(r"[\s,;]*(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?)\.?\s*[:№#]?\s*(\d{1,7})\s*$", re.IGNORECASE)
@@ -248,6 +342,9 @@ def _invalid_reason(number: phonenumbers.PhoneNumber, region: str) -> str:
     }
 
 
+# Zones as people write them in a CRM's free-text field.
+_ZONE_WORDS = {"мск": "Europe/Moscow", "msk": "Europe/Moscow", "москва": "Europe/Moscow", "moscow": "Europe/Moscow",
+               "московское": "Europe/Moscow", "московскоевремя": "Europe/Moscow"}  # fmt: skip
 _OFFSET = re.compile(r"^(?:utc|gmt|msk|мск)?\s*([+-]\s*\d{1,2})(?::?00)?$", re.IGNORECASE)
 
 
@@ -261,7 +358,7 @@ def normalise_timezone(value: Any, column: str = "timezone") -> tuple[str, ...]:
     text = str(value).strip()
     if not text:
         return ()
-    canonical = _zone_names().get(text.lower())
+    canonical = _zone_names().get(text.lower()) or _ZONE_WORDS.get(fold(text))
     if canonical:
         return (canonical,)
     match = _OFFSET.match(text.replace(" ", ""))

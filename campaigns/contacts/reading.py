@@ -13,7 +13,7 @@ import codecs
 import csv
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -39,9 +39,17 @@ class ContactFile:
     rows: Iterator[tuple[int, list[Any]]]
     encoding: str = ""
     delimiter: str = ""
+    sheet: str = ""  # the workbook's sheet read, when it is not the first
 
 
-def open_contact_file(stream: IO[bytes], filename: str = "", *, max_bytes: int) -> ContactFile:
+HeaderTest = Callable[[list[str]], bool]
+# A title, a date or an export note may stand above the header: it is looked for this far down.
+HEADER_SEARCH_ROWS = 20
+
+
+def open_contact_file(stream: IO[bytes], filename: str = "", *, max_bytes: int, is_header: HeaderTest | None = None) -> ContactFile:
+    """Open a contact file; with ``is_header``, the header is the first of the top rows it accepts
+    (the rows above it are titles), and in a workbook the first sheet that has such a row."""
     size = _size_of(stream)
     if size == 0:
         raise ImportFileError(_("The file is empty."))
@@ -59,12 +67,12 @@ def open_contact_file(stream: IO[bytes], filename: str = "", *, max_bytes: int) 
     if head.startswith(_ZIP_MAGIC):
         if not _is_workbook(stream):
             raise ImportFileError(_("This file is a ZIP archive, not a CSV or XLSX file: unpack it and upload the file inside."))
-        return _open_xlsx(stream)
+        return _open_xlsx(stream, is_header)
     if name.endswith((".xls", ".xlsx", ".xlsm", ".ods", ".numbers", ".pdf", ".doc", ".docx")):
         raise ImportFileError(_("'%(name)s' is not a CSV or XLSX file that can be read.") % {"name": filename})
     if _looks_binary(head):
         raise ImportFileError(_("This file is not text: upload a CSV or XLSX file."))
-    return _open_csv(stream, head)
+    return _open_csv(stream, head, is_header)
 
 
 _CONTROL_BYTES = bytes([*range(0, 9), *range(14, 32), 127])
@@ -119,9 +127,10 @@ def detect_delimiter(sample: str) -> str:
         return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
     except csv.Error:
         # Sniffer gives up on files with one column or ragged rows; the header decides.
-        counts = {d: lines[0].count(d) for d in DELIMITERS}
+        # The one in most lines wins (a title line above the header has none).
+        counts = {d: (sum(d in line for line in lines), sum(line.count(d) for line in lines)) for d in DELIMITERS}
         best = max(counts, key=counts.get)
-        return best if counts[best] else ","
+        return best if counts[best][0] else ","
 
 
 class _BorrowedText(io.TextIOWrapper):
@@ -134,15 +143,17 @@ class _BorrowedText(io.TextIOWrapper):
             pass  # already detached
 
 
-def _open_csv(stream: IO[bytes], head: bytes) -> ContactFile:
+def _open_csv(stream: IO[bytes], head: bytes, is_header: HeaderTest | None) -> ContactFile:
     encoding = detect_encoding(head)
+    if encoding == "utf-8" and not _all_utf8(stream):
+        encoding = "cp1251"  # an export whose first part is plain ASCII and whose Cyrillic comes later
     sample = head.decode(encoding, errors="ignore")
     delimiter = detect_delimiter(sample)
     text = _BorrowedText(stream, encoding=encoding, newline="")
     reader = csv.reader(text, delimiter=delimiter)
     rows = _numbered(reader)
     try:
-        header = _first_row(rows)
+        header = _header_row(rows, is_header)
     except UnicodeDecodeError as exc:
         message = _("The file's text encoding could not be read (%(error)s). Save it as UTF-8 CSV.")
         raise ImportFileError(message % {"error": exc.reason}) from exc
@@ -160,7 +171,7 @@ def _guard_csv(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, lis
         raise ImportFileError(_("The CSV could not be read: %(error)s.") % {"error": exc}) from exc
 
 
-def _open_xlsx(stream: IO[bytes]) -> ContactFile:
+def _open_xlsx(stream: IO[bytes], is_header: HeaderTest | None) -> ContactFile:
     from openpyxl import load_workbook  # imported here: only XLSX uploads pay for it
 
     try:
@@ -169,10 +180,25 @@ def _open_xlsx(stream: IO[bytes]) -> ContactFile:
         raise ImportFileError(_("The workbook could not be opened (%(error)s). Save it again as .xlsx or CSV.") % {"error": exc}) from exc
     if not workbook.worksheets:
         raise ImportFileError(_("The workbook has no sheets."))
-    sheet = workbook.worksheets[0]
-    rows = _numbered(sheet.iter_rows(values_only=True))
-    header = _first_row(rows)
-    return ContactFile("xlsx", header, _closing(rows, workbook))
+    # The first sheet with a header row; when none has one, the first sheet (its columns are named).
+    for position, sheet in enumerate(workbook.worksheets):
+        rows = _sheet_rows(sheet)
+        try:
+            header = _header_row(rows, is_header, required=is_header is not None)
+        except _NoHeader:
+            continue
+        name = sheet.title if position else ""
+        return ContactFile("xlsx", header, _closing(rows, workbook), sheet=name)
+    rows = _sheet_rows(workbook.worksheets[0])
+    return ContactFile("xlsx", _header_row(rows, None), _closing(rows, workbook))
+
+
+def _sheet_rows(sheet) -> Iterator[tuple[int, list[Any]]]:
+    # A read-only sheet believes the <dimension> its writer put in the file, and some writers put in
+    # a wrong one (A1:A1 for a whole list): read every row there is instead.
+    if hasattr(sheet, "reset_dimensions"):
+        sheet.reset_dimensions()
+    return _numbered(sheet.iter_rows(values_only=True))
 
 
 def _closing(rows: Iterator[tuple[int, list[Any]]], workbook) -> Iterator[tuple[int, list[Any]]]:
@@ -189,8 +215,38 @@ def _numbered(rows) -> Iterator[tuple[int, list[Any]]]:
             yield number, cells
 
 
-def _first_row(rows: Iterator[tuple[int, list[Any]]]) -> list[str]:
-    first = next(rows, None)
+class _NoHeader(Exception):
+    pass
+
+
+def _header_row(rows: Iterator[tuple[int, list[Any]]], is_header: HeaderTest | None, *, required: bool = False) -> list[str]:
+    """The header: the first row, or the first of the top rows ``is_header`` accepts. When none
+    does, the first row (``required``: _NoHeader), so the columns a file does have are named."""
+    first = None
+    for seen, (_number, cells) in enumerate(rows):
+        header = ["" if cell is None else str(cell).strip() for cell in cells]
+        first = first if first is not None else header
+        if is_header is None or is_header(header):
+            return header
+        if seen + 1 >= HEADER_SEARCH_ROWS:
+            break
     if first is None:
         raise ImportFileError(_("The file has no rows."))
-    return ["" if cell is None else str(cell).strip() for cell in first[1]]
+    if required:
+        raise _NoHeader
+    return first
+
+
+def _all_utf8(stream: IO[bytes]) -> bool:
+    """Whether the whole file is UTF-8, read in chunks (a CSV of the largest size takes well under
+    a second)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while chunk := stream.read(1024 * 1024):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+        return True
+    except UnicodeDecodeError:
+        return False
+    finally:
+        stream.seek(0)

@@ -43,6 +43,12 @@ class CallTask(OwnedModel):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("campaign"))
     phone = models.CharField(_("phone"), max_length=16, validators=[e164_validator])
+    # The contact's other numbers, best first (a CRM export's landline behind the mobile): an attempt
+    # that does not reach the contact moves the next one to the number dialled.
+    other_phones = models.JSONField(_("other numbers"), default=list, blank=True)
+    dial_index = models.PositiveSmallIntegerField(_("number dialled next"), default=0, help_text=_("0 is the main number."))
+    source_row = models.PositiveIntegerField(_("row of the contact file"), null=True, blank=True)
+    imported_at = models.DateTimeField(_("imported"), null=True, blank=True)  # one time per import: which file a row came from
     name = models.CharField(_("name"), max_length=200, blank=True)
     variables = models.JSONField(_("variables"), default=dict, blank=True)
     timezones = models.JSONField(
@@ -78,16 +84,31 @@ class CallTask(OwnedModel):
     def __str__(self) -> str:
         return f"{self.name or self.phone} ({self.campaign_id})"
 
+    @property
+    def numbers(self) -> list[str]:
+        return [self.phone, *self.other_phones]
+
+    @property
+    def number_to_dial(self) -> str:
+        numbers = self.numbers
+        return numbers[self.dial_index % len(numbers)]
+
     def after_call(self, outcome: str, *, callback_at: dt.datetime | None, campaign: "Campaign", now: dt.datetime) -> None:
-        """Move on after a call: call back when asked, retry by the campaign's policy, or finish."""
+        """Move on after a call: call back when asked, retry by the campaign's policy (on the contact's
+        next number when this one did not reach them), or finish."""
         rules = campaign.retry_rules()
         self.outcome = outcome
+        if outcome in UNREACHED_OUTCOMES and self.other_phones:
+            self.dial_index = (self.dial_index + 1) % len(self.numbers)
         if outcome == Outcome.CALLBACK_REQUESTED and self.attempts < campaign.max_attempts + CALLBACK_GRACE_ATTEMPTS:
             self.status = self.Status.PENDING
             self.next_attempt_at = max(callback_at or now + DEFAULT_CALLBACK_DELAY, now)
         elif outcome in rules and rules[outcome].retry and self.attempts < campaign.max_attempts:
             self.status = self.Status.PENDING
             self.next_attempt_at = now + dt.timedelta(minutes=rules[outcome].delay_minutes)
+        elif outcome == Outcome.INVALID_NUMBER and self.other_phones and self.attempts < campaign.max_attempts:
+            self.status = self.Status.PENDING  # that number does not exist: the next one, straight away
+            self.next_attempt_at = now
         else:
             self.status = self.Status.FAILED if outcome in UNREACHED_OUTCOMES else self.Status.COMPLETED
         if self.status == self.Status.PENDING and campaign.status in (Campaign.Status.CANCELLED, Campaign.Status.COMPLETED):

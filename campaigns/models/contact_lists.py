@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
@@ -53,6 +55,8 @@ class ContactImport(OwnedModel):
     size = models.PositiveBigIntegerField(_("size, bytes"), default=0)
     region = models.CharField(_("region"), max_length=2, blank=True)
     dry_run = models.BooleanField(_("dry run"), default=False)
+    # The uploader's language: a background import writes its report's reasons in it.
+    language = models.CharField(_("language"), max_length=16, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     rows_processed = models.PositiveIntegerField(_("rows processed"), default=0)
     bytes_processed = models.PositiveBigIntegerField(_("bytes processed"), default=0)
@@ -63,6 +67,11 @@ class ContactImport(OwnedModel):
     created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # A background import works in slices and saves where it is with every committed batch; a
+    # worker that dies leaves the place to resume from, and its heartbeat goes quiet.
+    heartbeat_at = models.DateTimeField(_("last sign of work"), null=True, blank=True)
+    checkpoint = models.JSONField(_("place to resume from"), default=dict, blank=True)
+    resumes = models.PositiveSmallIntegerField(_("resumed after a stall"), default=0)
 
     class Meta:
         verbose_name = _("contact import")
@@ -79,19 +88,43 @@ class ContactImport(OwnedModel):
         return size > settings.NEWVOICE_IMPORT_BACKGROUND_BYTES
 
     def claim(self) -> bool:
-        """Take the import for this worker; False when another one has it or it is finished."""
+        """Take the import for this worker; False when another one has it or it is finished. A
+        resumed import keeps the time it first started (its time limit counts from there)."""
+        now = timezone.now()
         claimed = ContactImport.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
-            status=self.Status.RUNNING, started_at=timezone.now()
+            status=self.Status.RUNNING, started_at=Coalesce(F("started_at"), now), heartbeat_at=now
         )
+        if claimed:
+            self.refresh_from_db(fields=["status", "started_at", "heartbeat_at", "checkpoint", "resumes"])
         return claimed == 1
 
-    def record_progress(self, rows: int, bytes_read: int) -> None:
-        ContactImport.objects.filter(pk=self.pk).update(rows_processed=rows, bytes_processed=bytes_read)
+    def record_progress(self, rows: int, bytes_read: int, *, checkpoint: dict | None = None) -> None:
+        """Progress and a heartbeat; with ``checkpoint``, also the place to resume from (saved in the
+        transaction of the batch it describes)."""
+        fields = {"rows_processed": rows, "bytes_processed": bytes_read, "heartbeat_at": timezone.now()}
+        if checkpoint is not None:
+            fields["checkpoint"] = checkpoint
+        ContactImport.objects.filter(pk=self.pk).update(**fields)
+
+    def requeue(self, *, stalled: bool = False) -> bool:
+        """Back in the queue to go on from its checkpoint: after a slice (``stalled=False``) or
+        when its worker stopped answering. False when it is no longer running."""
+        changes = {"status": self.Status.QUEUED}
+        if stalled:
+            changes["resumes"] = F("resumes") + 1
+        moved = ContactImport.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(**changes)
+        return moved == 1
+
+    @property
+    def preview_expired(self) -> bool:
+        """A dry run whose file was deleted (it was confirmed, or kept past its time unconfirmed)."""
+        return self.dry_run and not self.file.name
 
     def finish(self, report: dict) -> None:
         self.status = self.Status.FAILED if report.get("file_error") else self.Status.DONE
         self.report, self.rows_processed, self.finished_at = report, report.get("total", 0), timezone.now()
-        self.save(update_fields=["status", "report", "rows_processed", "finished_at"])
+        self.checkpoint = {}
+        self.save(update_fields=["status", "report", "rows_processed", "finished_at", "checkpoint"])
         if not self.dry_run:
             self.forget_file()
 

@@ -17,9 +17,10 @@ from analytics.api import CallViewSet
 from campaigns.api import CallTaskViewSet, CampaignViewSet, DoNotCallViewSet
 from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
 from skillbases.api import SkillbaseViewSet
+from tenancy.api_invitations import InvitationViewSet, OrganizationInvitationViewSet
 from tenancy.api_organizations import MemberViewSet, OrganizationViewSet
 from tenancy.api_tokens import ApiTokenViewSet
-from tenancy.models import ApiToken, Membership
+from tenancy.models import ApiToken, Invitation, Membership
 from tests.support.calls import conversation, ended_call
 
 PUBLIC = {"/api/health", "/api/schema/", "/api/docs/", "/api/redoc/"}
@@ -40,6 +41,8 @@ class World:
     dnc: DoNotCallEntry
     contact_import: ContactImport
     token: ApiToken
+    invitation: Invitation  # to a username no account has
+    received_invitation: Invitation  # to A's admin
     markers: list[str]
 
 
@@ -54,14 +57,20 @@ def build_world(org, org_admin, operator, skillbase_factory) -> World:
         organization=org, campaign=campaign, file="imports/zebra-a.csv", filename="zebra-contacts-a.csv", status="done"
     )
     token, _secret = ApiToken.objects.issue(org_admin, issued_by=org_admin, name="Zebra token A")
+    invitation = Invitation(organization=org, username="zebra-invitee-a")
+    invitation.send(actor=org_admin)
+    # A pending invitation to A's admin, already a member: only they see it under /api/invitations.
+    received_invitation = Invitation(organization=org, username=org_admin.username)
+    received_invitation.send(actor=org_admin)
     markers = [
         org.name, skillbase.name, campaign.name, call.phone, call.task.name, dnc.phone, dnc.reason, contact_import.filename,
         token.name, token.digest[:12], org_admin.username, operator.username, "Zebra greeting for A", "Zebra answer from A",
-        "Zebra pending contact A",
+        "Zebra pending contact A", invitation.username,
     ]  # fmt: skip
     return World(
         org=org, admin=org_admin, membership=Membership.objects.get(user=operator), skillbase=skillbase, campaign=campaign,
-        call=call, task=call.task, dnc=dnc, contact_import=contact_import, token=token, markers=markers,
+        call=call, task=call.task, dnc=dnc, contact_import=contact_import, token=token, invitation=invitation,
+        received_invitation=received_invitation, markers=markers,
     )  # fmt: skip
 
 
@@ -77,6 +86,8 @@ ROUTE_OBJECTS = {
     OrganizationViewSet: "org",
     MemberViewSet: "membership",
     ApiTokenViewSet: "token",
+    OrganizationInvitationViewSet: "invitation",
+    InvitationViewSet: "received_invitation",
 }
 # Other path ids, the same on every route.
 PATH_IDS = {"organization_pk": "org", "import_id": "contact_import"}

@@ -47,7 +47,10 @@ class Command(BaseCommand):
     def _print_json(self, report) -> None:
         body = report.as_dict()
         out = {key: body[key] for key in REPORT_KEYS}
-        out.update(dry_run=report.dry_run, errors_not_shown=report.errors_not_shown)
+        out.update(
+            dry_run=report.dry_run, errors_not_shown=report.errors_not_shown, notes=report.notes, notes_not_shown=report.notes_not_shown,
+            with_other_numbers=report.with_other_numbers, sheet=report.sheet,
+        )  # fmt: skip
         if report.file_error:
             out["file_error"] = report.file_error
         self.stdout.write(json.dumps(out, ensure_ascii=False))
@@ -60,6 +63,10 @@ class Command(BaseCommand):
             f"{report.total} rows: {report.imported} {verb} into '{campaign}', {report.duplicates} duplicates, "
             f"{report.dnc} on the do-not-call list, {report.invalid} invalid."
         )
+        if report.sheet:
+            self.stdout.write(f"Read from the sheet '{report.sheet}': the first sheet has no phone column.")
+        if report.with_other_numbers:
+            self.stdout.write(f"{report.with_other_numbers} contacts have more than one number: the best is dialled first.")
         for error in report.errors[:50]:
             self.stdout.write(f"  row {error['row']}, {error['column']} = {error['value']!r}: {error['reason']}")
         hidden = len(report.errors) - 50 + report.errors_not_shown
