@@ -8,7 +8,7 @@ export DJANGO_SETTINGS_MODULE := newvoice.settings
 # The demo's simulated calls run at 0.3x their real length, so outcomes show within the first minute.
 export NEWVOICE_SIMULATOR_SPEED ?= 0.3
 
-.PHONY: install run test lint migrate seed messages clean services
+.PHONY: install run test lint migrate seed messages clean services livekit
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ messages: install
 # PostgreSQL, Redis and Chromium from Debian's packages, started on loopback (needs root).
 services:
 	bash deploy/services.sh
+
+# The LiveKit server and SIP service built from the Go module proxy (once per machine), and SIPp:
+# the real parts the real-call tests run (needs root for Debian's packages).
+livekit:
+	bash deploy/livekit.sh
 
 clean:
 	rm -rf $(VENV) var

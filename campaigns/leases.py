@@ -6,14 +6,20 @@ from __future__ import annotations
 import os
 import socket
 
+from django.conf import settings
+
 from campaigns.models import Call
 
-LEASE_SECONDS = 60
+
+def lease_seconds() -> int:
+    """How long a worker holds a live call without renewing it (NEWVOICE_CALL_LEASE_SECONDS): the
+    holder renews every third of it, and a call whose holder is silent this long is lost."""
+    return settings.NEWVOICE_CALL_LEASE_SECONDS
 
 
 class Lease:
-    def __init__(self, call_id: int, owner: str, seconds: int = LEASE_SECONDS):
-        self.call_id, self.owner, self.seconds = call_id, owner, seconds
+    def __init__(self, call_id: int, owner: str, seconds: int | None = None):
+        self.call_id, self.owner, self.seconds = call_id, owner, seconds or lease_seconds()
 
     def renew(self) -> bool:
         """False when the call is no longer this worker's (ended, or taken over after expiry)."""

@@ -6,7 +6,7 @@ import logging
 from campaigns.actions import finish_call
 from campaigns.contacts.importing import run_contact_import  # noqa: F401 (imports queued before it moved)
 from campaigns.dialers import get_dialer
-from campaigns.leases import LEASE_SECONDS, Lease, worker_name
+from campaigns.leases import Lease, lease_seconds, worker_name
 from campaigns.models import Call, Outcome
 
 logger = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ def place_call(call_id: int) -> None:
     if call is None:
         return
     owner = worker_name()
-    if not Call.objects.claim_for_dialing(call_id, owner, LEASE_SECONDS):
+    if not Call.objects.claim_for_dialing(call_id, owner, lease_seconds()):
         return
     try:
         get_dialer(call.dialer).place(call, Lease(call_id, owner))

@@ -133,6 +133,11 @@ CACHES = {
 # worker timeout covers that and `retry` stays above `timeout`; otherwise the broker would hand a
 # still-running call to a second worker.
 MAX_CALL_DURATION = env.int("MAX_CALL_DURATION", default=900)
+# How long a worker (a dialer, an agent) holds a live call without renewing it; it renews every
+# third of this, and the reaper ends a call whose holder has been silent this long as lost.
+NEWVOICE_CALL_LEASE_SECONDS = env.int("NEWVOICE_CALL_LEASE_SECONDS", default=60)
+if not 10 <= NEWVOICE_CALL_LEASE_SECONDS <= 3600:
+    raise ImproperlyConfigured("NEWVOICE_CALL_LEASE_SECONDS must be between 10 and 3600 seconds.")
 Q_CLUSTER = {
     "name": "newvoice",
     "orm": "default",

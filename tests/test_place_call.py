@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from campaigns.actions import finish_call
-from campaigns.leases import LEASE_SECONDS, worker_name
+from campaigns.leases import lease_seconds, worker_name
 from campaigns.models import Call, CallTask, Outcome
 from campaigns.tasks import place_call
 from tests.support.engine import PLACED, T0, Dispatcher, make_campaign, started, use_scripted_dialer
@@ -38,7 +38,15 @@ def test_a_call_delivered_again_is_dialled_once(queued, deliveries):
     assert PLACED == [call_id]
     call = Call.objects.get(pk=call_id)
     assert call.status == Call.Status.IN_PROGRESS and call.lease_owner == worker_name() and call.answered_at
-    assert call.lease_expires_at == call.dial_started_at + dt.timedelta(seconds=LEASE_SECONDS)
+    assert call.lease_expires_at == call.dial_started_at + dt.timedelta(seconds=lease_seconds())
+
+
+def test_the_lease_is_as_long_as_the_setting_says(queued, settings):
+    settings.NEWVOICE_CALL_LEASE_SECONDS = 25
+    (call_id,) = queued("answer")
+    place_call(call_id)
+    call = Call.objects.get(pk=call_id)
+    assert call.lease_expires_at == call.dial_started_at + dt.timedelta(seconds=25)
 
 
 def test_a_call_that_ended_is_not_dialled_again(queued):

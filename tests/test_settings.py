@@ -75,6 +75,13 @@ def test_secret_key_required_when_debug_is_off():
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
 
 
+@pytest.mark.parametrize("seconds", ["5", "4000"])
+def test_a_call_lease_out_of_range_is_refused_at_start(seconds):
+    result = run_settings(NEWVOICE_CALL_LEASE_SECONDS=seconds)
+    assert result.returncode != 0
+    assert "NEWVOICE_CALL_LEASE_SECONDS must be between 10 and 3600 seconds." in result.stderr
+
+
 PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "x7$kq2!vLr9#pW4zN8@tY1^mB6&cF3*hJ5(dS0)gA" * 2, "ALLOWED_HOSTS": "voice.example.com"}
 # Behind a TLS terminator that forwards the scheme and appends to X-Forwarded-For.
 BEHIND_PROXY = {**PRODUCTION, "SECURE_TLS": "1", "USE_X_FORWARDED_PROTO": "1", "NUM_PROXIES": "1"}

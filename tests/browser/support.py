@@ -18,6 +18,8 @@ import pytest
 from channels.testing import ChannelsLiveServerTestCase
 from django.db import connections
 
+from tests.support.ci import in_ci
+
 CHROMIUM = Path("/usr/bin/chromium")
 # --headless comes from headless=True, --user-data-dir from launch_persistent_context.
 CHROMIUM_FLAGS = [
@@ -32,10 +34,6 @@ CHROMIUM_FLAGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 TEST_PASSWORD = "pw-for-browser-tests"
 TIMEOUT_MS = 15_000
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 def require_chromium() -> None:
