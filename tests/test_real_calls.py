@@ -121,3 +121,80 @@ def test_an_answered_call_is_handed_to_the_agent_and_hanging_up_sends_the_phone_
         assert callee.wait(timeout=30) == 0, callee.messages()  # the phone got its BYE and answered it
         assert "BYE sip:" in callee.messages()
     assert call.room_name not in rooms(real_livekit)
+
+
+def test_an_answered_call_nobody_holds_is_reaped_as_lost_and_the_phone_hung_up(real_livekit, dial):
+    """The agent that should take the answered call never renews its lease (its worker died before
+    it could): once the lease has run out, the reaper ends the call as lost, hangs the phone up
+    through the real server and the contact waits for its next attempt."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from campaigns.dispatch import reap
+
+    with phone("answer_until_bye", rtp_echo=True) as callee:
+        call = dial(callee)
+        assert call.status == Call.Status.IN_PROGRESS
+        assert reap(timezone.now()) == 0  # the lease handed to the agent still runs
+        assert reap(call.lease_expires_at + dt.timedelta(seconds=1)) == 1
+        assert callee.wait(timeout=30) == 0, callee.messages()
+        assert "BYE sip:" in callee.messages()
+    call.refresh_from_db()
+    task = CallTask.objects.get(pk=call.task_id)
+    assert (call.status, call.outcome) == (Call.Status.ENDED, Outcome.LOST)
+    assert task.status == CallTask.Status.PENDING and task.attempts == 1
+    assert call.room_name not in rooms(real_livekit)
+
+
+async def _talk_in_room(livekit, room_name: str, *, say: bytes, seconds: float) -> bytes:
+    """Join the call's room as the bot would, speak ``say`` (8 kHz PCM) and return what the phone's
+    participant sent into the room meanwhile (48 kHz PCM)."""
+    from livekit import rtc
+
+    token = api.AccessToken(API_KEY, API_SECRET).with_identity("bot").with_grants(api.VideoGrants(room_join=True, room=room_name)).to_jwt()
+    room, heard, subscribed = rtc.Room(), bytearray(), asyncio.Event()
+    streams: list[asyncio.Task] = []
+
+    async def listen(track: rtc.Track) -> None:
+        async for event in rtc.AudioStream(track, sample_rate=48000, num_channels=1):
+            heard.extend(bytes(event.frame.data))
+
+    @room.on("track_subscribed")
+    def on_track(track, _publication, participant):
+        if participant.identity == CALLEE and track.kind == rtc.TrackKind.KIND_AUDIO:
+            streams.append(asyncio.create_task(listen(track)))
+            subscribed.set()
+
+    await room.connect(livekit.ws_url, token)
+    try:
+        source = rtc.AudioSource(8000, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("voice", source)
+        await room.local_participant.publish_track(track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+        await asyncio.wait_for(subscribed.wait(), timeout=10)
+        frame_bytes = 160 * 2
+        for start in range(0, int(seconds * 8000) * 2, frame_bytes):
+            chunk = say[start : start + frame_bytes].ljust(frame_bytes, b"\x00")
+            await source.capture_frame(rtc.AudioFrame(chunk, 8000, 1, 160))
+        await asyncio.sleep(0.5)
+    finally:
+        for stream in streams:
+            stream.cancel()
+        await room.disconnect()
+    return bytes(heard)
+
+
+def test_audio_flows_both_ways_between_the_room_and_the_phone(real_livekit, dial):
+    """Real media: what is spoken into the call's room reaches the phone as RTP, and what the phone
+    says reaches the room, through the real server and SIP service."""
+    from tests.support.rtp_phone import RtpPhone, rms, tone
+
+    with RtpPhone(plays=tone(4.0, frequency=700)) as callee:
+        call = dial(callee)
+        assert call.status == Call.Status.IN_PROGRESS and callee.answered.is_set()
+        from_phone = asyncio.run(_talk_in_room(real_livekit, call.room_name, say=tone(3.0, frequency=440), seconds=3.0))
+        assert rms(bytes(callee.heard)) > 1000, "the phone heard silence"
+        assert rms(from_phone) > 1000, "the room heard silence from the phone"
+        LiveKitDialer().hang_up(call)
+        assert callee.ended.wait(timeout=15), callee.events  # a BYE came
+    assert any(line.startswith("BYE ") for line in callee.events)
