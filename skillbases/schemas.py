@@ -32,7 +32,7 @@ BUILTIN_INTENTS = ("collected", "opt_out", "callback", "silence")
 BUILTIN_VARIABLES = ("name", "phone", "company", "agent_name")
 COLLECT_TYPES = ("text", "datetime", "date", "time", "number", "phone", "email", "yes_no")
 STT_PROVIDERS = ("openai", "deepgram", "cartesia", "elevenlabs")
-TTS_PROVIDERS = ("openai", "deepgram", "cartesia", "elevenlabs")
+TTS_PROVIDERS = ("openai", "deepgram", "cartesia", "elevenlabs", "local")  # local: voices on this machine, no key
 LLM_PROVIDERS = ("flow", "openai")
 
 # BCP-47 as used by speech providers: language, optional script, optional region.

@@ -13,6 +13,7 @@ from livekit import api
 
 from campaigns.models import Call, CallTask, Campaign, Outcome
 from campaigns.tasks import place_call
+from tests.support.ci import in_ci
 from tests.support.real_livekit import API_KEY, API_SECRET, Phone, phone, require_real_livekit, running_livekit
 from voiceagent.dialers.livekit import LiveKitDialer
 
@@ -198,3 +199,29 @@ def test_audio_flows_both_ways_between_the_room_and_the_phone(real_livekit, dial
         LiveKitDialer().hang_up(call)
         assert callee.ended.wait(timeout=15), callee.events  # a BYE came
     assert any(line.startswith("BYE ") for line in callee.events)
+
+
+def test_the_bot_s_local_voice_reaches_the_phone(real_livekit, dial):
+    """Piper's English voice, synthesised here, spoken into the call's room: the phone hears speech
+    for about as long as the line lasts."""
+    import importlib.util
+
+    if importlib.util.find_spec("piper") is None:
+        message = "local voices are not installed: make speech"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    from tests.support.rtp_phone import RATE, RtpPhone, audioop, rms
+    from tests.test_local_voices import synthesise
+    from voiceagent.local_voices import LocalTTS
+
+    pcm, rate = asyncio.run(synthesise(LocalTTS(language="en-US"), "Hello! This is Bright Smile dental clinic, calling about your visit."))
+    line, _state = audioop.ratecv(pcm, 2, 1, rate, RATE, None)
+    seconds = len(line) / 2 / RATE
+    with RtpPhone() as callee:
+        call = dial(callee)
+        asyncio.run(_talk_in_room(real_livekit, call.room_name, say=line, seconds=seconds))
+        heard = bytes(callee.heard)
+        loud = sum(rms(heard[i : i + 320]) > 300 for i in range(0, len(heard), 320)) * 0.02  # seconds of sound
+        assert loud > seconds * 0.5, (loud, seconds)
+        LiveKitDialer().hang_up(call)

@@ -161,7 +161,7 @@ RULES = [
     pytest.param(
         put("voice", value={"tts_provider": "polly"}),
         "voice.tts_provider",
-        "'polly' is not allowed here. Choose one of: 'openai', 'deepgram', 'cartesia' or 'elevenlabs'.",
+        "'polly' is not allowed here. Choose one of: 'openai', 'deepgram', 'cartesia', 'elevenlabs' or 'local'.",
         id="tts-provider",
     ),
     pytest.param(

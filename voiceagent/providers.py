@@ -27,8 +27,8 @@ def missing_keys(config: SkillbaseConfig, *, voice: bool = True) -> list[str]:
     if config.llm.provider != "flow":
         needed.append(config.llm.api_key_env)
     if voice:
-        needed += [KEY_ENV[config.voice.stt_provider], KEY_ENV[config.voice.tts_provider]]
-    return sorted({name for name in needed if not os.environ.get(name)})
+        needed += [KEY_ENV.get(config.voice.stt_provider, ""), KEY_ENV.get(config.voice.tts_provider, "")]
+    return sorted({name for name in needed if name and not os.environ.get(name)})
 
 
 def require_keys(config: SkillbaseConfig, *, voice: bool = True) -> None:
@@ -72,6 +72,10 @@ def build_stt(config: SkillbaseConfig) -> Any:
 
 def build_tts(config: SkillbaseConfig) -> Any:
     voice, language = config.voice, config.language
+    if voice.tts_provider == "local":
+        from voiceagent.local_voices import LocalTTS
+
+        return LocalTTS(language=language, engine=voice.tts_voice)
     if voice.tts_provider == "openai":
         from livekit.plugins import openai
 
