@@ -265,6 +265,9 @@ NEWVOICE_CALL_MEASURER = "analytics.call_metrics.measure_ended_call"
 # A Piper voice (.onnx, with its .onnx.json beside it) for skillbases whose voice is "local" in
 # English; empty: the en_US "joe" voice from requirements-speech.txt.
 NEWVOICE_PIPER_VOICE = env.str("NEWVOICE_PIPER_VOICE", default="")
+# Whisper weights (a CTranslate2 model directory) for skillbases that recognise speech locally;
+# empty: the English tiny.en weights from requirements-speech.txt.
+NEWVOICE_WHISPER_MODEL = env.str("NEWVOICE_WHISPER_MODEL", default="")
 NEWVOICE_PROVIDER_KEY_ENVS = env.list("NEWVOICE_PROVIDER_KEY_ENVS", default=["OPENAI_API_KEY"])
 # Hosts or networks (e.g. 10.0.0.5, 10.0.0.0/8, llm.internal) a provider address (`llm.base_url`) may
 # point at although they are private or loopback, or reached over plain http: a model server on the

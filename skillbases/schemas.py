@@ -31,7 +31,7 @@ BUILTIN_INTENTS = ("collected", "opt_out", "callback", "silence")
 # Variables every template may use besides the flow's declared ones and collected fields.
 BUILTIN_VARIABLES = ("name", "phone", "company", "agent_name")
 COLLECT_TYPES = ("text", "datetime", "date", "time", "number", "phone", "email", "yes_no")
-STT_PROVIDERS = ("openai", "deepgram", "cartesia", "elevenlabs")
+STT_PROVIDERS = ("openai", "deepgram", "cartesia", "elevenlabs", "local")  # local: recognition on this machine, no key
 TTS_PROVIDERS = ("openai", "deepgram", "cartesia", "elevenlabs", "local")  # local: voices on this machine, no key
 LLM_PROVIDERS = ("flow", "openai")
 

@@ -76,7 +76,7 @@ async def synthesise(tts, text: str) -> tuple[bytes, int]:
 )
 def test_a_local_voice_speaks(language, engine, text, needs):
     require_voices(**needs)
-    from voiceagent.local_voices import LocalTTS
+    from voiceagent.local_speech import LocalTTS
 
     tts = LocalTTS(language=language, engine=engine)
     pcm, rate = asyncio.run(synthesise(tts, text))
@@ -89,10 +89,31 @@ def test_a_local_voice_needs_no_key_and_is_what_the_skillbase_names(minimal_conf
     require_voices(festival=True)
     from skillbases.schemas import validate_config
     from voiceagent import providers
-    from voiceagent.local_voices import FestivalVoice, LocalTTS
+    from voiceagent.local_speech import FestivalVoice, LocalTTS
 
     minimal_config["voice"] = {**minimal_config.get("voice", {}), "tts_provider": "local", "tts_voice": "", "language": "ru-RU"}
     config = validate_config(minimal_config)
     built = providers.build_tts(config)
     assert isinstance(built, LocalTTS) and isinstance(built._voice, FestivalVoice)
     assert "local" not in providers.KEY_ENV and all("local" not in name for name in providers.missing_keys(config))
+
+
+def test_local_recognition_hears_what_a_local_voice_said():
+    require_voices(piper=True)
+    if importlib.util.find_spec("faster_whisper") is None:
+        message = "local recognition needs faster-whisper and its weights (make speech)"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    from livekit import rtc
+
+    from voiceagent.local_speech import LocalSTT, LocalTTS
+
+    async def round_trip() -> str:
+        pcm, rate = await synthesise(LocalTTS(language="en-US"), "Yes, Thursday at three works for me.")
+        frame = rtc.AudioFrame(pcm, rate, 1, len(pcm) // 2)
+        event = await LocalSTT(language="en-US").recognize([frame])
+        return event.alternatives[0].text
+
+    heard = asyncio.run(round_trip()).lower()
+    assert "thursday" in heard and "three" in heard, heard

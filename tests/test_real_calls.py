@@ -51,7 +51,7 @@ def dial(real_livekit, settings, org, skillbase, monkeypatch):
     settings.NEWVOICE_RINGING_TIMEOUT = RINGING_SECONDS
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")  # the agent's providers need a key to start; none is called here
 
-    def place(phone: Phone) -> Call:
+    def place(phone: Phone, *, skillbase=skillbase) -> Call:
         trunk = livekit_api(
             real_livekit,
             lambda lk: lk.sip.create_outbound_trunk(
@@ -213,7 +213,7 @@ def test_the_bot_s_local_voice_reaches_the_phone(real_livekit, dial):
         pytest.skip(message)
     from tests.support.rtp_phone import RATE, RtpPhone, audioop, rms
     from tests.test_local_voices import synthesise
-    from voiceagent.local_voices import LocalTTS
+    from voiceagent.local_speech import LocalTTS
 
     pcm, rate = asyncio.run(synthesise(LocalTTS(language="en-US"), "Hello! This is Bright Smile dental clinic, calling about your visit."))
     line, _state = audioop.ratecv(pcm, 2, 1, rate, RATE, None)
@@ -225,3 +225,56 @@ def test_the_bot_s_local_voice_reaches_the_phone(real_livekit, dial):
         loud = sum(rms(heard[i : i + 320]) > 300 for i in range(0, len(heard), 320)) * 0.02  # seconds of sound
         assert loud > seconds * 0.5, (loud, seconds)
         LiveKitDialer().hang_up(call)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_agent_holds_a_real_call_by_voice_and_the_call_is_measured(real_livekit, dial, org, skillbase_factory, minimal_config):
+    """The whole production path: the livekit dialer, the real server dispatching the call to a
+    ``run_agent`` worker, the SIP service ringing the phone; the agent greets in its local voice,
+    the phone answers "yes" aloud, the agent hears it through local recognition, confirms and ends
+    the call; the call's events and metrics are written and the room is gone."""
+    import importlib.util
+    import time
+
+    if importlib.util.find_spec("piper") is None or importlib.util.find_spec("faster_whisper") is None:
+        message = "local speech is not installed: make speech"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    import os
+
+    from campaigns.models import CallLog
+    from tests.support.real_livekit import agent_worker
+    from tests.support.rtp_phone import RATE, RtpPhone, audioop
+    from tests.test_local_voices import synthesise
+    from voiceagent.local_speech import LocalTTS
+
+    def spoken(text: str) -> bytes:
+        pcm, rate = asyncio.run(synthesise(LocalTTS(language="en-US"), text))
+        return audioop.ratecv(pcm, 2, 1, rate, RATE, None)[0]
+
+    minimal_config["voice"] = {"stt_provider": "local", "stt_model": "tiny.en", "tts_provider": "local", "tts_model": "piper",
+                               "tts_voice": "", "language": "en-US"}  # fmt: skip
+    voiced = skillbase_factory(org, name="Voiced", config=minimal_config)
+    hello, yes = spoken("Hello?"), spoken("Yes, sure.")
+    with agent_worker(real_livekit, agent_name="newvoice-agent", redis_url=os.environ["REDIS_URL"]), RtpPhone(plays=hello) as callee:
+        call = dial(callee, skillbase=voiced)
+        deadline = time.monotonic() + 60
+        while callee.first_audio_at is None or not callee.quiet_for(1.2):  # the greeting, to its end
+            assert time.monotonic() < deadline, "the phone never heard the greeting"
+            time.sleep(0.1)
+        greeted_after = callee.first_audio_at - callee.answered_at
+        callee.say(yes)
+        while Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).count() == 0:
+            assert time.monotonic() < deadline + 60, "the call did not end"
+            time.sleep(0.2)
+    call.refresh_from_db()
+    kinds = list(CallLog.objects.filter(call=call).order_by("seq").values_list("kind", flat=True))
+    lines = list(CallLog.objects.filter(call=call, kind="transcript").order_by("seq").values_list("role", "text"))
+    assert call.outcome == Outcome.SUCCESS, (call.outcome, call.error, lines)
+    assert kinds[0] == "call_started" and "answered" in kinds and kinds[-1] == "call_ended"
+    assert ("assistant", "Hello Anna, this is Test Clinic. Can you come tomorrow?") in lines
+    assert any(role == "user" and "yes" in text.lower() for role, text in lines), lines
+    assert call.metrics.talk_seconds > 0 and call.metrics.first_greeting_ms is not None
+    assert call.room_name not in rooms(real_livekit)
+    assert 0 < greeted_after < 10, greeted_after

@@ -53,6 +53,10 @@ def build_llm(config: SkillbaseConfig, conversation) -> Any:
 
 def build_stt(config: SkillbaseConfig) -> Any:
     voice, language = config.voice, config.language
+    if voice.stt_provider == "local":
+        from voiceagent.local_speech import LocalSTT
+
+        return LocalSTT(language=language)
     if voice.stt_provider == "openai":
         from livekit.plugins import openai
 
@@ -73,7 +77,7 @@ def build_stt(config: SkillbaseConfig) -> Any:
 def build_tts(config: SkillbaseConfig) -> Any:
     voice, language = config.voice, config.language
     if voice.tts_provider == "local":
-        from voiceagent.local_voices import LocalTTS
+        from voiceagent.local_speech import LocalTTS
 
         return LocalTTS(language=language, engine=voice.tts_voice)
     if voice.tts_provider == "openai":

@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -213,4 +214,49 @@ def phone(scenario: str, *keys: tuple[str, str], rtp_echo: bool = False) -> Iter
         yield sip
     finally:
         sip.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def database_url() -> str:
+    """The test database, for processes a test starts (an agent worker)."""
+    from django.db import connection
+
+    database = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{database['NAME']}"
+    user, host, port = database["USER"] or "postgres", database["HOST"] or "127.0.0.1", database["PORT"] or 5432
+    return f"postgres://{user}@{host}:{port}/{database['NAME']}"
+
+
+@contextlib.contextmanager
+def agent_worker(livekit: RealLiveKit, *, agent_name: str, redis_url: str) -> Iterator[Path]:
+    """``manage.py run_agent`` registered with the real server, as a deployment runs it; yields its log."""
+    root = Path(__file__).resolve().parents[2]
+    workdir = Path(tempfile.mkdtemp(prefix="nv-agent-"))
+    log = workdir / "agent.log"
+    env = {
+        **{key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "CI")},
+        "DJANGO_SETTINGS_MODULE": "newvoice.settings", "DATABASE_URL": database_url(), "REDIS_URL": redis_url,
+        "SECRET_KEY": "test-only", "PYTHONPATH": str(root), "LIVEKIT_URL": livekit.ws_url, "LIVEKIT_API_KEY": API_KEY,
+        "LIVEKIT_API_SECRET": API_SECRET, "LIVEKIT_AGENT_NAME": agent_name, "LOG_LEVEL": "INFO",
+    }  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_agent", "--idle-processes", "1"],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "registered worker" not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the agent worker did not register:\n{log.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.2)
+        yield log
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -82,6 +82,7 @@ class RtpPhone:
         self._dialog: _Dialog | None = None
         self._responses: dict[str, bytes] = {}
         self._stop = threading.Event()
+        self._to_say, self._speaking = bytearray(), threading.Lock()
         self._threads = [threading.Thread(target=loop, daemon=True) for loop in (self._sip_loop, self._rtp_in, self._rtp_out)]
 
     @property
@@ -170,6 +171,16 @@ class RtpPhone:
         self.answered_at = time.monotonic()
         self.answered.set()
 
+    def say(self, pcm: bytes) -> None:
+        """Speak ``pcm`` (16-bit mono 8 kHz) after whatever is still being said."""
+        with self._speaking:
+            self._to_say += pcm
+
+    def quiet_for(self, seconds: float) -> bool:
+        """Whether the last ``seconds`` of what the phone heard were silence."""
+        tail = bytes(self.heard[-int(seconds * RATE) * 2 :])
+        return len(tail) >= int(seconds * RATE) * 2 and rms(tail) < 200
+
     def hang_up(self) -> None:
         """Send BYE, as a callee who puts the phone down."""
         dialog = self._dialog
@@ -206,10 +217,12 @@ class RtpPhone:
     def _rtp_out(self) -> None:
         self.answered.wait()
         sequence, timestamp, ssrc = random.randrange(65536), random.randrange(2**32), random.randrange(2**32)
-        position, next_at = 0, time.monotonic()
+        next_at = time.monotonic()
+        self.say(self.plays)
         while not self._stop.is_set() and not self.ended.is_set():
-            chunk = self.plays[position : position + FRAME_SAMPLES * 2]
-            position += FRAME_SAMPLES * 2
+            with self._speaking:
+                chunk = bytes(self._to_say[: FRAME_SAMPLES * 2])
+                del self._to_say[: FRAME_SAMPLES * 2]
             chunk = chunk.ljust(FRAME_SAMPLES * 2, b"\x00")
             header = struct.pack("!BBHII", 0x80, PCMU, sequence, timestamp, ssrc)
             dialog = self._dialog

