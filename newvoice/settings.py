@@ -296,6 +296,12 @@ LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", default="")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", default="")
 LIVEKIT_AGENT_NAME = env.str("LIVEKIT_AGENT_NAME", default="newvoice-agent")
+# An agent worker above this CPU load (0–1) tells the server it is full, and calls go to other
+# workers; on SIGTERM it takes no new call and waits this long for its live calls to end.
+NEWVOICE_AGENT_LOAD_THRESHOLD = env.float("NEWVOICE_AGENT_LOAD_THRESHOLD", default=0.7)
+if not 0 < NEWVOICE_AGENT_LOAD_THRESHOLD <= 1:
+    raise ImproperlyConfigured("NEWVOICE_AGENT_LOAD_THRESHOLD must be above 0 and at most 1.")
+NEWVOICE_AGENT_DRAIN_SECONDS = env.int("NEWVOICE_AGENT_DRAIN_SECONDS", default=MAX_CALL_DURATION)
 NEWVOICE_RINGING_TIMEOUT = env.int("NEWVOICE_RINGING_TIMEOUT", default=30)  # seconds a dialled phone rings before "no answer"
 # Prometheus metrics at /metrics: for a scraper presenting this bearer token, or from these addresses
 # (IPs or networks, e.g. 10.0.0.0/8, as the web server sees them); with neither set, /metrics is a 404.

@@ -227,47 +227,76 @@ def test_the_bot_s_local_voice_reaches_the_phone(real_livekit, dial):
         LiveKitDialer().hang_up(call)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_agent_holds_a_real_call_by_voice_and_the_call_is_measured(real_livekit, dial, org, skillbase_factory, minimal_config):
-    """The whole production path: the livekit dialer, the real server dispatching the call to a
-    ``run_agent`` worker, the SIP service ringing the phone; the agent greets in its local voice,
-    the phone answers "yes" aloud, the agent hears it through local recognition, confirms and ends
-    the call; the call's events and metrics are written and the room is gone."""
+def require_local_speech() -> None:
     import importlib.util
-    import time
 
     if importlib.util.find_spec("piper") is None or importlib.util.find_spec("faster_whisper") is None:
         message = "local speech is not installed: make speech"
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)
+
+
+def spoken(text: str) -> bytes:
+    """``text`` in Piper's English voice, as 8 kHz PCM for the phone to say."""
+    from tests.support.rtp_phone import RATE, audioop
+    from tests.test_local_voices import synthesise
+    from voiceagent.local_speech import LocalTTS
+
+    pcm, rate = asyncio.run(synthesise(LocalTTS(language="en-US"), text))
+    return audioop.ratecv(pcm, 2, 1, rate, RATE, None)[0]
+
+
+@pytest.fixture
+def voiced(org, skillbase_factory, minimal_config):
+    """The test skillbase, spoken and heard by the local speech providers."""
+    minimal_config["voice"] = {"stt_provider": "local", "stt_model": "tiny.en", "tts_provider": "local", "tts_model": "piper",
+                               "tts_voice": "", "language": "en-US"}  # fmt: skip
+    minimal_config["flow"]["voicemail"] = {"action": "leave_message", "message": "Please call Test Clinic back."}
+    return skillbase_factory(org, name="Voiced", config=minimal_config)
+
+
+@pytest.fixture
+def agent_name(settings) -> str:
+    """A name of its own for each test's agent worker: the server may still count a stopped
+    worker of an earlier test for a moment, and must not hand it this test's call."""
+    import uuid
+
+    settings.LIVEKIT_AGENT_NAME = f"newvoice-agent-{uuid.uuid4().hex[:8]}"
+    return settings.LIVEKIT_AGENT_NAME
+
+
+def wait_for(condition, *, seconds: float, what) -> None:
+    """Wait until ``condition()``; else fail saying ``what`` (text, or a function that tells)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(what() if callable(what) else what)
+        time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_agent_holds_a_real_call_by_voice_and_the_call_is_measured(real_livekit, dial, voiced, agent_name):
+    """The whole production path: the livekit dialer, the real server dispatching the call to a
+    ``run_agent`` worker, the SIP service ringing the phone; the agent greets in its local voice,
+    the phone answers "yes" aloud, the agent hears it through local recognition, confirms and ends
+    the call; the call's events and metrics are written and the room is gone."""
+    require_local_speech()
     import os
 
     from campaigns.models import CallLog
     from tests.support.real_livekit import agent_worker
-    from tests.support.rtp_phone import RATE, RtpPhone, audioop
-    from tests.test_local_voices import synthesise
-    from voiceagent.local_speech import LocalTTS
+    from tests.support.rtp_phone import RtpPhone
 
-    def spoken(text: str) -> bytes:
-        pcm, rate = asyncio.run(synthesise(LocalTTS(language="en-US"), text))
-        return audioop.ratecv(pcm, 2, 1, rate, RATE, None)[0]
-
-    minimal_config["voice"] = {"stt_provider": "local", "stt_model": "tiny.en", "tts_provider": "local", "tts_model": "piper",
-                               "tts_voice": "", "language": "en-US"}  # fmt: skip
-    voiced = skillbase_factory(org, name="Voiced", config=minimal_config)
     hello, yes = spoken("Hello?"), spoken("Yes, sure.")
-    with agent_worker(real_livekit, agent_name="newvoice-agent", redis_url=os.environ["REDIS_URL"]), RtpPhone(plays=hello) as callee:
+    with agent_worker(real_livekit, agent_name=agent_name, redis_url=os.environ["REDIS_URL"]), RtpPhone(plays=hello) as callee:
         call = dial(callee, skillbase=voiced)
-        deadline = time.monotonic() + 60
-        while callee.first_audio_at is None or not callee.quiet_for(1.2):  # the greeting, to its end
-            assert time.monotonic() < deadline, "the phone never heard the greeting"
-            time.sleep(0.1)
+        wait_for(lambda: callee.first_audio_at is not None and callee.quiet_for(1.2), seconds=60, what="the phone never heard the greeting")
         greeted_after = callee.first_audio_at - callee.answered_at
         callee.say(yes)
-        while Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).count() == 0:
-            assert time.monotonic() < deadline + 60, "the call did not end"
-            time.sleep(0.2)
+        wait_for(lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(), seconds=60, what="the call did not end")
     call.refresh_from_db()
     kinds = list(CallLog.objects.filter(call=call).order_by("seq").values_list("kind", flat=True))
     lines = list(CallLog.objects.filter(call=call, kind="transcript").order_by("seq").values_list("role", "text"))
@@ -278,3 +307,96 @@ def test_the_agent_holds_a_real_call_by_voice_and_the_call_is_measured(real_live
     assert call.metrics.talk_seconds > 0 and call.metrics.first_greeting_ms is not None
     assert call.room_name not in rooms(real_livekit)
     assert 0 < greeted_after < 10, greeted_after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_agent_killed_mid_call_leaves_the_call_lost_and_its_contact_retried(real_livekit, dial, voiced, agent_name, settings):
+    """``kill -9`` of the agent worker (and its job process) in the middle of a real call: its lease
+    runs out, the reaper ends the call as lost, hangs the phone up through the real server, and the
+    contact waits for its next attempt with no call live meanwhile."""
+    require_local_speech()
+    import datetime as dt
+    import os
+
+    from django.utils import timezone
+
+    from campaigns.dispatch import reap
+    from tests.support.real_livekit import agent_worker
+    from tests.support.rtp_phone import RtpPhone
+
+    settings.NEWVOICE_CALL_LEASE_SECONDS = 10
+    with agent_worker(real_livekit, agent_name=agent_name, redis_url=os.environ["REDIS_URL"], NEWVOICE_CALL_LEASE_SECONDS="10") as worker:
+        with RtpPhone(plays=spoken("Hello?")) as callee:
+            call = dial(callee, skillbase=voiced)
+            wait_for(lambda: callee.first_audio_at is not None, seconds=60, what="the phone never heard the greeting")
+            worker.kill_everything()
+            call.refresh_from_db()
+            assert call.status == Call.Status.IN_PROGRESS
+            wait_for(lambda: timezone.now() > Call.objects.get(pk=call.pk).lease_expires_at, seconds=30, what="the lease never ran out")
+            assert reap(timezone.now() + dt.timedelta(seconds=1)) == 1
+            assert callee.ended.wait(timeout=20), callee.events  # the phone got its BYE
+    call.refresh_from_db()
+    task = CallTask.objects.get(pk=call.task_id)
+    assert (call.status, call.outcome) == (Call.Status.ENDED, Outcome.LOST)
+    assert task.status == CallTask.Status.PENDING and not task.calls.filter(status__in=Call.LIVE_STATUSES).exists()
+    assert call.room_name not in rooms(real_livekit)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_voicemail_greeting_and_beep_get_the_skillbase_s_voicemail_message(real_livekit, dial, voiced, agent_name):
+    """Answering-machine detection on a real call: the phone plays a voicemail greeting and a beep;
+    the agent leaves the skillbase's message after it and the call ends as voicemail."""
+    require_local_speech()
+    import os
+
+    from tests.support.real_livekit import agent_worker
+    from tests.support.rtp_phone import RtpPhone, rms, tone
+
+    greeting = spoken(
+        "Hi, you have reached the voicemail of Anna Smith. I cannot take your call right now. Please leave a message after the tone."
+    )
+    from campaigns.models import CallLog
+
+    beep = tone(0.6, frequency=1000, level=0.5)
+    with agent_worker(real_livekit, agent_name=agent_name, redis_url=os.environ["REDIS_URL"]) as worker:
+        with RtpPhone(plays=greeting + beep) as callee:
+            call = dial(callee, skillbase=voiced)
+
+            def story() -> str:
+                events = CallLog.objects.filter(call=call).order_by("seq").values_list("kind", "role", "text", "data")
+                return "\n".join(map(str, events)) + "\n" + worker.output()[-5000:]
+
+            wait_for(lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(), seconds=90, what=story)
+            after_the_beep = bytes(callee.heard[len(greeting) + len(beep) :])  # the phone hears from the answer on
+    call.refresh_from_db()
+    lines = list(CallLog.objects.filter(call=call, kind="transcript", role="assistant").values_list("text", flat=True))
+    assert call.outcome == Outcome.VOICEMAIL, (call.outcome, call.error, story())
+    assert lines[-1] == "Please call Test Clinic back.", lines
+    assert rms(after_the_beep) > 300  # the message reached the machine after its beep
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_agent_worker_told_to_stop_finishes_its_live_call_first(real_livekit, dial, voiced, agent_name):
+    """SIGTERM to ``run_agent`` in the middle of a real call: the worker drains (takes no new call),
+    the conversation goes on to its end, and only then does the worker exit."""
+    require_local_speech()
+    import os
+    import signal
+
+    from tests.support.real_livekit import agent_worker
+    from tests.support.rtp_phone import RtpPhone
+
+    with agent_worker(real_livekit, agent_name=agent_name, redis_url=os.environ["REDIS_URL"]) as worker:
+        with RtpPhone(plays=spoken("Hello?")) as callee:
+            call = dial(callee, skillbase=voiced)
+            wait_for(
+                lambda: callee.first_audio_at is not None and callee.quiet_for(1.2), seconds=60, what="the phone never heard the greeting"
+            )
+            worker.process.send_signal(signal.SIGTERM)
+            wait_for(lambda: "draining worker" in worker.output(), seconds=10, what="the worker did not start draining")
+            assert worker.process.poll() is None  # still holding the call
+            callee.say(spoken("Yes, sure."))
+            wait_for(lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(), seconds=60, what="the call did not end")
+        worker.process.wait(timeout=60)
+    call.refresh_from_db()
+    assert call.outcome == Outcome.SUCCESS, (call.outcome, call.error)

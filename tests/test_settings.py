@@ -82,6 +82,13 @@ def test_a_call_lease_out_of_range_is_refused_at_start(seconds):
     assert "NEWVOICE_CALL_LEASE_SECONDS must be between 10 and 3600 seconds." in result.stderr
 
 
+@pytest.mark.parametrize("load", ["0", "1.5"])
+def test_an_agent_load_threshold_out_of_range_is_refused_at_start(load):
+    result = run_settings(NEWVOICE_AGENT_LOAD_THRESHOLD=load)
+    assert result.returncode != 0
+    assert "NEWVOICE_AGENT_LOAD_THRESHOLD must be above 0 and at most 1." in result.stderr
+
+
 PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "x7$kq2!vLr9#pW4zN8@tY1^mB6&cF3*hJ5(dS0)gA" * 2, "ALLOWED_HOSTS": "voice.example.com"}
 # Behind a TLS terminator that forwards the scheme and appends to X-Forwarded-For.
 BEHIND_PROXY = {**PRODUCTION, "SECURE_TLS": "1", "USE_X_FORWARDED_PROTO": "1", "NUM_PROXIES": "1"}

@@ -21,6 +21,7 @@ from voiceagent.agent import SkillbaseAgent
 from voiceagent.calls import CallSetup, load_call_setup
 from voiceagent.dialers.livekit import agent_lease, keep_lease
 from voiceagent.flow.conversation import Conversation
+from voiceagent.greeting_classifier import GreetingClassifier
 from voiceagent.providers import (
     ProviderKeyMissing,
     build_llm,
@@ -113,7 +114,10 @@ async def _converse_by_voice(ctx: JobContext, setup: CallSetup, conversation: Co
     session.on("close", lambda _ev: closed.set())
     await ctx.connect()
     identity = setup.call.phone  # the dialer gives the SIP participant this identity
-    async with AMD(session, participant_identity=identity) as amd:
+    # Its own classifier: left without one, AMD would put the greeting to the session's LLM, the
+    # flow script, which would take it for the callee's answer.
+    detector = AMD(session, participant_identity=identity, llm=GreetingClassifier(), suppress_compatibility_warning=True)
+    async with detector as amd:
         await ctx.wait_for_participant(identity=identity)
         await telemetry.event("answered")
         await session.start(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -128,6 +129,11 @@ def running_livekit(redis_url: str) -> Iterator[RealLiveKit]:
     it through Redis, each with fresh ports, for as long as the block runs."""
     redis = urlparse(redis_url)
     redis_address = f"{redis.hostname or '127.0.0.1'}:{redis.port or 6379}"
+    # An earlier server's nodes, rooms and SIP services linger in Redis for a while; this server
+    # must not route its calls to them.
+    import redis as redis_client
+
+    redis_client.Redis(host=redis.hostname or "127.0.0.1", port=redis.port or 6379, db=REDIS_DB).flushdb()
     http_port, rtc_tcp, health = free_port(), free_port(), free_port()
     ice, rtp, sip_port = free_range(40), free_range(100), free_port(socket.SOCK_DGRAM)
     workdir = Path(tempfile.mkdtemp(prefix="nv-livekit-"))
@@ -228,9 +234,24 @@ def database_url() -> str:
     return f"postgres://{user}@{host}:{port}/{database['NAME']}"
 
 
+@dataclass
+class AgentWorker:
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def kill_everything(self) -> None:
+        """``kill -9`` the worker and its job processes at once, as a machine that dies."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
 @contextlib.contextmanager
-def agent_worker(livekit: RealLiveKit, *, agent_name: str, redis_url: str) -> Iterator[Path]:
-    """``manage.py run_agent`` registered with the real server, as a deployment runs it; yields its log."""
+def agent_worker(livekit: RealLiveKit, *, agent_name: str, redis_url: str, **env_overrides: str) -> Iterator[AgentWorker]:
+    """``manage.py run_agent`` registered with the real server, as a deployment runs it."""
     root = Path(__file__).resolve().parents[2]
     workdir = Path(tempfile.mkdtemp(prefix="nv-agent-"))
     log = workdir / "agent.log"
@@ -239,11 +260,13 @@ def agent_worker(livekit: RealLiveKit, *, agent_name: str, redis_url: str) -> It
         "DJANGO_SETTINGS_MODULE": "newvoice.settings", "DATABASE_URL": database_url(), "REDIS_URL": redis_url,
         "SECRET_KEY": "test-only", "PYTHONPATH": str(root), "LIVEKIT_URL": livekit.ws_url, "LIVEKIT_API_KEY": API_KEY,
         "LIVEKIT_API_SECRET": API_SECRET, "LIVEKIT_AGENT_NAME": agent_name, "LOG_LEVEL": "INFO",
+        # The suite shares the machine's cores: a busy test machine must not read as a full worker.
+        "NEWVOICE_AGENT_LOAD_THRESHOLD": "1", **env_overrides,
     }  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "run_agent", "--idle-processes", "1"],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -251,7 +274,7 @@ def agent_worker(livekit: RealLiveKit, *, agent_name: str, redis_url: str) -> It
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the agent worker did not register:\n{log.read_text(errors='replace')[-4000:]}")
             time.sleep(0.2)
-        yield log
+        yield AgentWorker(process, log)
     finally:
         if process.poll() is None:
             process.terminate()
@@ -259,4 +282,6 @@ def agent_worker(livekit: RealLiveKit, *, agent_name: str, redis_url: str) -> It
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # job processes left behind
         shutil.rmtree(workdir, ignore_errors=True)

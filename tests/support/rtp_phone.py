@@ -79,6 +79,9 @@ class RtpPhone:
         self.answered, self.ended = threading.Event(), threading.Event()
         self.first_audio_at: float | None = None  # time.monotonic() of the first loud packet heard
         self.answered_at: float | None = None
+        self.invited_at: float | None = None  # when the INVITE arrived
+        self.loud_at: list[float] = []  # when each loud packet arrived
+        self.said_until: float | None = None  # when the phone last finished saying something
         self._dialog: _Dialog | None = None
         self._responses: dict[str, bytes] = {}
         self._stop = threading.Event()
@@ -151,6 +154,7 @@ class RtpPhone:
         media_ip = re.search(r"^c=IN IP4 (\S+)", body, re.M)
         media_port = re.search(r"^m=audio (\d+)", body, re.M)
         contact = re.search(r"<([^>]+)>", headers.get("contact", [""])[0])
+        self.invited_at = time.monotonic()
         tag = f"phone{random.randrange(10**8)}"
         self._dialog = _Dialog(
             call_id=call_id, remote_sip=sender, invite_headers=headers, local_tag=tag,
@@ -175,6 +179,10 @@ class RtpPhone:
         """Speak ``pcm`` (16-bit mono 8 kHz) after whatever is still being said."""
         with self._speaking:
             self._to_say += pcm
+
+    def heard_after(self, moment: float) -> float | None:
+        """When the phone first heard sound after ``moment`` (time.monotonic())."""
+        return next((at for at in self.loud_at if at > moment), None)
 
     def quiet_for(self, seconds: float) -> bool:
         """Whether the last ``seconds`` of what the phone heard were silence."""
@@ -211,8 +219,10 @@ class RtpPhone:
                 continue
             pcm = audioop.ulaw2lin(packet[12:], 2)
             self.heard += pcm
-            if self.first_audio_at is None and rms(pcm) > 500:
-                self.first_audio_at = time.monotonic()
+            if rms(pcm) > 500:
+                self.loud_at.append(time.monotonic())
+                if self.first_audio_at is None:
+                    self.first_audio_at = self.loud_at[-1]
 
     def _rtp_out(self) -> None:
         self.answered.wait()
@@ -223,6 +233,8 @@ class RtpPhone:
             with self._speaking:
                 chunk = bytes(self._to_say[: FRAME_SAMPLES * 2])
                 del self._to_say[: FRAME_SAMPLES * 2]
+                if chunk and not self._to_say:
+                    self.said_until = time.monotonic() + len(chunk) / 2 / RATE
             chunk = chunk.ljust(FRAME_SAMPLES * 2, b"\x00")
             header = struct.pack("!BBHII", 0x80, PCMU, sequence, timestamp, ssrc)
             dialog = self._dialog
