@@ -116,4 +116,4 @@ def test_local_recognition_hears_what_a_local_voice_said():
         return event.alternatives[0].text
 
     heard = asyncio.run(round_trip()).lower()
-    assert "thursday" in heard and "three" in heard, heard
+    assert "thursday" in heard and ("three" in heard or " 3 " in f" {heard} "), heard  # whisper may write the digit

@@ -247,6 +247,20 @@ def spoken(text: str) -> bytes:
     return audioop.ratecv(pcm, 2, 1, rate, RATE, None)[0]
 
 
+def heard_as_text(pcm: bytes) -> str:
+    """What the phone heard (8 kHz PCM), recognised by the local speech recognition."""
+    from livekit import rtc
+
+    from tests.support.rtp_phone import RATE
+    from voiceagent.local_speech import LocalSTT
+
+    async def recognise() -> str:
+        event = await LocalSTT(language="en-US").recognize([rtc.AudioFrame(pcm, RATE, 1, len(pcm) // 2)])
+        return event.alternatives[0].text
+
+    return asyncio.run(recognise())
+
+
 @pytest.fixture
 def voiced(org, skillbase_factory, minimal_config):
     """The test skillbase, spoken and heard by the local speech providers."""
@@ -295,6 +309,7 @@ def test_the_agent_holds_a_real_call_by_voice_and_the_call_is_measured(real_live
         call = dial(callee, skillbase=voiced)
         wait_for(lambda: callee.first_audio_at is not None and callee.quiet_for(1.2), seconds=60, what="the phone never heard the greeting")
         greeted_after = callee.first_audio_at - callee.answered_at
+        greeting_heard = bytes(callee.heard)
         callee.say(yes)
         wait_for(lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(), seconds=60, what="the call did not end")
     call.refresh_from_db()
@@ -307,6 +322,8 @@ def test_the_agent_holds_a_real_call_by_voice_and_the_call_is_measured(real_live
     assert call.metrics.talk_seconds > 0 and call.metrics.first_greeting_ms is not None
     assert call.room_name not in rooms(real_livekit)
     assert 0 < greeted_after < 10, greeted_after
+    # What the phone heard is the greeting: recognised offline, from the audio that crossed the call.
+    assert "test clinic" in heard_as_text(greeting_heard).lower()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -155,7 +155,7 @@ RULES = [
     pytest.param(
         put("voice", value={"stt_provider": "google"}),
         "voice.stt_provider",
-        "'google' is not allowed here. Choose one of: 'openai', 'deepgram', 'cartesia' or 'elevenlabs'.",
+        "'google' is not allowed here. Choose one of: 'openai', 'deepgram', 'cartesia', 'elevenlabs' or 'local'.",
         id="stt-provider",
     ),
     pytest.param(
