@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.utils import timezone
 
 from campaigns.actions import add_to_do_not_call, start_contact_import
 from campaigns.contacts.importing import BATCH_SIZE, MAX_RESUMES, STALLED_AFTER, import_contacts, reap_imports, run_contact_import
 from campaigns.models import CallTask, ContactImport
+from tests.support.databases import database_url
 from tests.support.engine import make_campaign
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,14 +204,6 @@ def django_capture_on_commit():
     return TestCase.captureOnCommitCallbacks(execute=True)
 
 
-def _database_url() -> str:
-    database = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{database['NAME']}"
-    user, host, port = database["USER"] or "postgres", database["HOST"] or "127.0.0.1", database["PORT"] or 5432
-    return f"postgres://{user}@{host}:{port}/{database['NAME']}"
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_import_is_resumed_and_the_counts_add_up(org, skillbase, blocked, in_the_background, settings, tmp_path):
     """A real worker process, killed with SIGKILL in the middle of the file: its last batch's
@@ -225,7 +217,7 @@ def test_a_worker_killed_mid_import_is_resumed_and_the_counts_add_up(org, skillb
     job = background_job(campaign, data)
     env = {
         **{key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")},
-        "DJANGO_SETTINGS_MODULE": "newvoice.settings", "DATABASE_URL": _database_url(), "SECRET_KEY": "test-only",
+        "DJANGO_SETTINGS_MODULE": "newvoice.settings", "DATABASE_URL": database_url(), "SECRET_KEY": "test-only",
         "MEDIA_ROOT": str(tmp_path), "PYTHONPATH": str(ROOT), "NEWVOICE_IMPORT_BACKGROUND_BYTES": "0",
     }  # fmt: skip
     code = f"from campaigns.contacts.importing import run_contact_import; run_contact_import({job.pk})"

@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.support.ci import in_ci
+from tests.support.databases import database_url
 
 BIN = Path(os.environ.get("NEWVOICE_LIVEKIT_BIN", "/var/cache/newvoice/bin"))
 SCENARIOS = Path(__file__).resolve().parents[1] / "fixtures" / "sip"
@@ -221,17 +222,6 @@ def phone(scenario: str, *keys: tuple[str, str], rtp_echo: bool = False) -> Iter
     finally:
         sip.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def database_url() -> str:
-    """The test database, for processes a test starts (an agent worker)."""
-    from django.db import connection
-
-    database = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{database['NAME']}"
-    user, host, port = database["USER"] or "postgres", database["HOST"] or "127.0.0.1", database["PORT"] or 5432
-    return f"postgres://{user}@{host}:{port}/{database['NAME']}"
 
 
 @dataclass
