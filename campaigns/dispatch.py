@@ -23,6 +23,7 @@ from campaigns.actions import finish_call
 from campaigns.contacts.importing import reap_imports
 from campaigns.dialers import get_dialer
 from campaigns.models import Call, CallTask, Campaign, DoNotCallEntry, Outcome
+from campaigns.recordings import expire_recordings
 from campaigns.windows import CallingWindow, contact_zones
 from tenancy.models import Organization
 
@@ -40,6 +41,7 @@ class TickReport:
     rescheduled: int = 0
     reaped: int = 0
     stalled_imports: int = 0
+    expired_recordings: int = 0
 
     @property
     def total(self) -> int:
@@ -50,7 +52,9 @@ def tick(now: dt.datetime | None = None, *, enqueue=None) -> TickReport:
     """One pass of the dispatcher. ``enqueue(call_id)`` places a call (default: a django-q2 task)."""
     now = now or timezone.now()
     # Leases are real time, whatever clock the dispatch runs on (``campaign run`` may run ahead).
-    report = TickReport(reaped=reap(timezone.now()), stalled_imports=reap_imports(timezone.now()))
+    report = TickReport(
+        reaped=reap(timezone.now()), stalled_imports=reap_imports(timezone.now()), expired_recordings=expire_recordings(timezone.now())
+    )
     for campaign_id in Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("id").values_list("id", flat=True):
         try:
             placed, rescheduled = dispatch_campaign(campaign_id, now, enqueue=enqueue)

@@ -265,9 +265,23 @@ NEWVOICE_CALL_MEASURER = "analytics.call_metrics.measure_ended_call"
 # A Piper voice (.onnx, with its .onnx.json beside it) for skillbases whose voice is "local" in
 # English; empty: the en_US "joe" voice from requirements-speech.txt.
 NEWVOICE_PIPER_VOICE = env.str("NEWVOICE_PIPER_VOICE", default="")
-# Whisper weights (a CTranslate2 model directory) for skillbases that recognise speech locally;
-# empty: the English tiny.en weights from requirements-speech.txt.
+# Whisper weights (a CTranslate2 model directory) for skillbases that recognise speech locally, in
+# every language; empty: from requirements-speech.txt, tiny.en for English and the multilingual base
+# weights (joined once into var/models) for the others.
 NEWVOICE_WHISPER_MODEL = env.str("NEWVOICE_WHISPER_MODEL", default="")
+# Days a call's recording is kept (both sides, one stereo file under MEDIA_ROOT/recordings); the
+# dispatcher then deletes the file, and the call keeps its metrics and transcript. 0: record no call.
+NEWVOICE_RECORDING_RETENTION_DAYS = env.int("NEWVOICE_RECORDING_RETENTION_DAYS", default=30)
+if not 0 <= NEWVOICE_RECORDING_RETENTION_DAYS <= 3650:
+    raise ImproperlyConfigured("NEWVOICE_RECORDING_RETENTION_DAYS must be between 0 and 3650 days.")
+# Languages whose local voices and recognisers an agent process loads before its first call (a
+# comma-separated list; empty: load on first use). Parts not installed are skipped.
+NEWVOICE_LOCAL_SPEECH_WARM = env.list("NEWVOICE_LOCAL_SPEECH_WARM", default=["en", "ru"])
+# Seconds of silence after which the voice activity detector says the callee stopped speaking: each
+# reply waits this long at least; too short and a pause mid-sentence ends the callee's turn.
+NEWVOICE_VAD_MIN_SILENCE_SECONDS = env.float("NEWVOICE_VAD_MIN_SILENCE_SECONDS", default=0.4)
+if not 0.1 <= NEWVOICE_VAD_MIN_SILENCE_SECONDS <= 2:
+    raise ImproperlyConfigured("NEWVOICE_VAD_MIN_SILENCE_SECONDS must be between 0.1 and 2 seconds.")
 NEWVOICE_PROVIDER_KEY_ENVS = env.list("NEWVOICE_PROVIDER_KEY_ENVS", default=["OPENAI_API_KEY"])
 # Hosts or networks (e.g. 10.0.0.5, 10.0.0.0/8, llm.internal) a provider address (`llm.base_url`) may
 # point at although they are private or loopback, or reached over plain http: a model server on the

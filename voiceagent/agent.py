@@ -74,6 +74,9 @@ class SkillbaseAgent(Agent):
 
     async def on_enter(self) -> None:
         self.session.on("conversation_item_added", self._on_item_added)
+        if self.session.input.audio is not None:
+            # On a line, a callee who says nothing is a turn too: the script's "silence".
+            self.session.on("user_state_changed", self._on_user_state)
         # The bot speaks first, with the start step's text, without waiting on any model.
         await self.hooks.event("step", data={"step": self.conversation.state.step})
         # Wait for the greeting to be played, so it precedes the callee's first words in the history.
@@ -81,6 +84,8 @@ class SkillbaseAgent(Agent):
 
     async def on_exit(self) -> None:
         self.session.off("conversation_item_added", self._on_item_added)
+        if self.session.input.audio is not None:
+            self.session.off("user_state_changed", self._on_user_state)
         if self._hook_tasks:
             await asyncio.gather(*self._hook_tasks, return_exceptions=True)
 
@@ -90,6 +95,13 @@ class SkillbaseAgent(Agent):
         async for delta in Agent.default.transcription_node(self, text, model_settings):
             self._utterance += delta
             yield delta
+
+    def _on_user_state(self, event: Any) -> None:
+        """The callee stayed silent for the script's ``silence_timeout_seconds`` after the bot spoke."""
+        if event.new_state != "away" or self.conversation.state.ended:
+            return
+        self.session.generate_reply(user_input="")
+        self.session.reset_away_timer()  # the next silence counts from the bot's next words
 
     def _on_item_added(self, event: Any) -> None:
         # When the callee barges in, livekit stores the reply as the words played so far, with

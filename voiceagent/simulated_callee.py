@@ -21,6 +21,7 @@ import copy
 import hashlib
 import logging
 import random
+import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -66,6 +67,9 @@ RINGING_TIMEOUT = 30.0
 RING_SECONDS = {"busy": (2, 6), "invalid": (0.5, 1.5), "declined": (4, 15), "voicemail": (15, 25)}
 ANSWER_RING_SECONDS = (3, 12)
 MAX_BARGE_INS = 2  # an impatient callee talks over the bot this often per call, at most
+LOCATE_THRESHOLD = 0.6  # share of the words heard (or of a short step's) that must be the step's own
+LOCATE_MIN_WORDS = 3
+_WORD = re.compile(r"\w{3,}")  # words that tell lines apart: not "I", "a", "t" of "didn't"
 
 # What callees say in their own words, by language (the script's phrases are used where it has them).
 WORDS = {
@@ -123,6 +127,11 @@ class SimulatedCall:
     transcript: list[TranscriptLine] = field(default_factory=list)
     state: ConversationState | None = None  # None when nobody answered
     slept_seconds: float = 0.0  # real time spent waiting: the simulated time times the speed
+    # By voice (``simulated_voice``): what the callee heard and said each turn, when each side
+    # spoke on the line, and when the recording started (wall clock).
+    heard: list = field(default_factory=list)
+    line: Any = None
+    recording_started_at: float | None = None
 
     @property
     def interruptions(self) -> int:
@@ -249,14 +258,22 @@ class Callee:
         self.turns = 0
         self.barge_ins = 0
         self._barge_at: dict[int, int] = {}
+        self._at = conversation.state.step
+
+    @property
+    def believed(self) -> str:
+        """The step the callee last took the call to be at."""
+        return self._at
 
     @property
     def goal(self) -> str | None:
         return GOALS.get(self.persona)
 
-    def reply(self) -> str:
-        """What to say now; "" is saying nothing."""
+    def reply(self, at: str | None = None) -> str:
+        """What to say now; "" is saying nothing. ``at``: the step the callee believes the call is
+        at (by voice: the one it recognised in what it heard); else the conversation's own."""
         self.turns += 1
+        self._at = at if at in self.map.steps else self.conversation.state.step
         if self.persona == "silent":
             return ""
         if self.persona == "voicemail":
@@ -268,6 +285,31 @@ class Callee:
         bound_for = {node for _intent, node in route}
         candidates = self._utterances(intent)
         return next((text for text in candidates if self._landing(text) in bound_for), candidates[0])
+
+    def locate(self, heard: str) -> str | None:
+        """The step whose words best match what the callee heard the bot say (by voice, through its
+        own recogniser), from the whole line or its first words (a callee about to barge in); None
+        when none clearly does (a reprompt, a misheard line)."""
+        heard_words = set(_WORD.findall(heard.lower()))
+        if not heard_words:
+            return None
+        state, engine = self.conversation.state, self.conversation.engine
+        best, best_key = None, (0.0, 0)
+        for step in self.config.flow.steps:
+            said = set(_WORD.findall(engine.render(step.say, state).lower()))
+            common = len(said & heard_words)
+            if not said or common < min(LOCATE_MIN_WORDS, len(said)):
+                continue
+            key = (common / min(len(said), len(heard_words)), common)
+            if key > best_key:
+                best, best_key = step.id, key
+        return best if best_key[0] >= LOCATE_THRESHOLD else None
+
+    def asked_again(self, heard: str) -> bool:
+        """Whether what the callee heard is the script's "say that again" (its fallback reprompt)."""
+        reprompt = set(_WORD.findall(self.conversation.engine.render(self.config.flow.fallback.reprompt, self.conversation.state).lower()))
+        heard_words = set(_WORD.findall(heard.lower()))
+        return bool(reprompt) and len(reprompt & heard_words) >= max(2, len(reprompt) // 2)
 
     def hears(self, session, playback: Playback) -> bool:
         """Barge in mid-utterance (the ``interrupt`` persona): True once it has cut the bot off."""
@@ -298,7 +340,7 @@ class Callee:
             routes = [r for r in map(self._route_collecting, self.config.flow.steps) if r is not None]
             if routes:
                 return min(routes, key=len)
-        return self.map.path(self.conversation.state.step, self._arrived)
+        return self.map.path(self._at, self._arrived)
 
     def _arrived(self, node: str) -> bool:
         return self.map.outcome(node) == self.goal
@@ -308,7 +350,7 @@ class Callee:
         goto = next((t.goto for t in step.transitions if t.intent == "collected"), None)
         if goto is None or all(c.field in collected for c in step.collect if c.required):
             return None
-        to_step = self.map.path(self.conversation.state.step, lambda node: node == step.id)
+        to_step = self.map.path(self._at, lambda node: node == step.id)
         onwards = self.map.path(goto, self._arrived)
         if to_step is None or onwards is None:
             return None
@@ -318,6 +360,7 @@ class Callee:
         """Where the flow engine would take the conversation on ``text`` (a dry run on a copy)."""
         conversation = self.conversation
         state = copy.deepcopy(conversation.state)
+        state.step = self._at
         decision = conversation.engine.decide(state, text)
         node = state.step
         for call in decision.calls:
@@ -331,7 +374,7 @@ class Callee:
 
     def _utterances(self, intent: str) -> list[str]:
         if intent == "collected":
-            return [self._spoken(self._values(self.map.steps[self.conversation.state.step]))]
+            return [self._spoken(self._values(self.map.steps[self._at]))]
         if intent == "silence":
             return [""]
         phrases = self._phrases(intent)

@@ -27,10 +27,9 @@ from voiceagent.providers import (
     build_llm,
     build_stt,
     build_tts,
-    build_turn_detector,
     build_vad,
     require_keys,
-    turn_handling,
+    voice_turn_handling,
 )
 from voiceagent.telemetry import CallTelemetry
 from voiceagent.text import TextConversation
@@ -105,7 +104,7 @@ async def _converse_by_voice(ctx: JobContext, setup: CallSetup, conversation: Co
         tts=build_tts(config),
         vad=ctx.proc.userdata.get("vad") or build_vad(),
         llm=build_llm(config, conversation),
-        turn_handling={**turn_handling(config), "turn_detection": build_turn_detector()},
+        turn_handling=voice_turn_handling(config),
         user_away_timeout=config.flow.limits.silence_timeout_seconds,
     )
     telemetry.attach(session)

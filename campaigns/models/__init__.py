@@ -14,6 +14,7 @@ from campaigns.models.campaign import (
 )
 from campaigns.models.contact_lists import ContactImport, DoNotCallEntry
 from campaigns.models.outcomes import FAILURE_OUTCOMES, UNREACHED_OUTCOMES, Outcome
+from campaigns.models.recording import CallRecording, CallRecordingQuerySet
 
 __all__ = [
     "CALLBACK_GRACE_ATTEMPTS",
@@ -26,6 +27,8 @@ __all__ = [
     "CallLog",
     "CallLogQuerySet",
     "CallQuerySet",
+    "CallRecording",
+    "CallRecordingQuerySet",
     "CallTask",
     "CallTaskQuerySet",
     "Campaign",

@@ -151,6 +151,14 @@ class Campaign(OwnedModel):
     # Simulator: persona mix {persona: weight} and its seed, for reproducible demo campaigns
     simulator_personas = models.JSONField(_("simulated personas"), default=dict, blank=True)
     simulator_seed = models.PositiveIntegerField(_("simulator seed"), default=0)
+    simulator_audio = models.BooleanField(
+        _("simulated calls speak"),
+        default=False,
+        help_text=_(
+            "Simulated callees talk to the bot by voice, at real time, through the skillbase's speech providers, and each "
+            "call is recorded. Off: text, as fast as the simulator speed allows."
+        ),
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("created by")

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import tempfile
+import uuid
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -19,11 +23,14 @@ from campaigns.actions import finish_call
 from campaigns.dialers import Dialer
 from campaigns.leases import Lease
 from campaigns.models import Call
+from campaigns.recordings import keep_recording, recording_enabled
 from skillbases.schemas import ConfigError
 from voiceagent.calls import CallSetup, load_call_setup
 from voiceagent.providers import missing_keys
 from voiceagent.simulated_callee import PERSONAS, choose_persona, simulate_call
+from voiceagent.simulated_voice import simulate_voice_call, voice_problems
 from voiceagent.telemetry import CallTelemetry
+from voiceagent.voice_session import recording_seconds
 
 LEASE_RENEW_SECONDS = 20
 
@@ -50,9 +57,11 @@ class SimulatorDialer(Dialer):
             config = campaign.skillbase.parsed_config()
         except ConfigError:
             return problems  # the configuration is reported by the campaign's own start check
-        names = missing_keys(config, voice=False)
+        names = missing_keys(config, voice=campaign.simulator_audio)
         if names:
-            problems.append(f"The skillbase's language model needs {', '.join(names)} in the environment.")
+            problems.append(f"The skillbase's speech or language providers need {', '.join(names)} in the environment.")
+        if campaign.simulator_audio:
+            problems += voice_problems(config)
         return problems
 
     def place(self, call: Call, lease: Lease) -> None:
@@ -60,7 +69,19 @@ class SimulatorDialer(Dialer):
         task, campaign = setup.call.task, setup.call.campaign
         persona = choose_persona(task.variables, campaign.simulator_personas, campaign.simulator_seed, task.pk)
         Call.objects.filter(pk=call.pk).update(persona=persona, is_simulated=True)
-        result = asyncio.run(self._simulate(setup, persona, lease, speed=settings.NEWVOICE_SIMULATOR_SPEED))
+        audio = campaign.simulator_audio
+        recording = None
+        if audio and recording_enabled():
+            recording = Path(tempfile.gettempdir()) / f"newvoice-call-{call.pk}-{uuid.uuid4().hex[:8]}.ogg"
+        try:
+            speed = settings.NEWVOICE_SIMULATOR_SPEED
+            result = asyncio.run(self._simulate(setup, persona, lease, speed=speed, audio=audio, recording=recording))
+            if recording is not None and result.recording_started_at is not None:
+                started = dt.datetime.fromtimestamp(result.recording_started_at, tz=dt.UTC)
+                keep_recording(call.pk, recording, started_at=started, seconds=recording_seconds(recording))
+        finally:
+            if recording is not None:
+                recording.unlink(missing_ok=True)
         state = result.state
         finish_call(
             call.pk,
@@ -71,11 +92,19 @@ class SimulatorDialer(Dialer):
             details={"ring_seconds": result.ring_seconds, "talk_seconds": result.talk_seconds},
         )
 
-    async def _simulate(self, setup: CallSetup, persona: str, lease: Lease, *, speed: float):
+    async def _simulate(
+        self, setup: CallSetup, persona: str, lease: Lease, *, speed: float, audio: bool = False, recording: Path | None = None
+    ):
         telemetry = _SimulatedLine(setup.call)
         renewing = asyncio.get_running_loop().create_task(_keep_lease(lease))
         try:
-            await telemetry.event("call_started", data={"persona": persona, "mode": "simulated"})
+            await telemetry.event("call_started", data={"persona": persona, "mode": "simulated audio" if audio else "simulated"})
+            if audio:
+                # By voice the conversation runs at real time; only the ring follows the simulator's speed.
+                return await simulate_voice_call(
+                    setup.config, setup.variables, persona, timezone=setup.timezone, hooks=telemetry, rng_seed=setup.call.pk,
+                    ring_speed=speed, recording_path=recording,
+                )  # fmt: skip
             result = await simulate_call(
                 setup.config, setup.variables, persona, timezone=setup.timezone, speed=speed, hooks=telemetry, rng_seed=setup.call.pk
             )
