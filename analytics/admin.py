@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -12,7 +13,8 @@ from analytics.conversation import conversation
 from analytics.models import CallMetrics, Price
 from analytics.templatetags.analytics_format import money
 from campaigns.admin import CallAdmin
-from campaigns.models import Call
+from campaigns.models import Call, CallRecording
+from campaigns.recordings import recording_response
 from tenancy.admin_scoping import OrganizationScopedAdmin, ReadOnlyInline, ScopedRelatedFieldListFilter, request_has_role
 from tenancy.models import Role
 from tenancy.scoping import organization_ids
@@ -154,7 +156,22 @@ class MeasuredCallAdmin(CallAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.conversation_view)
-        return [path("<path:object_id>/conversation/", view, name="campaigns_call_conversation"), *super().get_urls()]
+        audio = self.admin_site.admin_view(self.recording_view)
+        return [
+            path("<path:object_id>/conversation/", view, name="campaigns_call_conversation"),
+            path("<path:object_id>/recording/", audio, name="campaigns_call_recording"),
+            *super().get_urls(),
+        ]
+
+    def recording_view(self, request, object_id):
+        """The call's recording, to those who may see the call (never a public media URL)."""
+        call = self.get_object(request, object_id)
+        if call is None or not self.has_view_permission(request, call):
+            raise Http404(gettext("No such call."))
+        recording = CallRecording.objects.filter(call=call).first()
+        if recording is None:
+            raise Http404(gettext("Call %(id)s has no recording.") % {"id": call.pk})
+        return recording_response(request, recording)
 
     def conversation_view(self, request, object_id):
         """The call as a conversation, with its metrics and what it cost."""
@@ -163,6 +180,7 @@ class MeasuredCallAdmin(CallAdmin):
             raise PermissionDenied
         entries, cut = conversation(call)
         metrics = CallMetrics.objects.filter(call=call).first()
+        recording = CallRecording.objects.filter(call=call).first()
         context = {
             **self.admin_site.each_context(request),
             "title": gettext("Conversation of call %(id)s") % {"id": call.pk},
@@ -171,6 +189,7 @@ class MeasuredCallAdmin(CallAdmin):
             "entries": entries,
             "cut": cut,
             "metrics": metrics,
+            "recording": recording,
             "sentiment": SENTIMENTS.get(metrics.sentiment_label, metrics.sentiment_label) if metrics else "",
             "qa_flags": [{"name": QA_FLAGS.get(f.get("flag"), f.get("flag")), **f} for f in (metrics.qa_flags if metrics else [])],
         }

@@ -6,7 +6,8 @@ import django_filters
 from django.conf import settings
 from django.http import Http404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -22,7 +23,8 @@ from analytics.serializers import (
     MetricsSummarySerializer,
     TranscriptSerializer,
 )
-from campaigns.models import Call, CallTask, Campaign
+from campaigns.models import Call, CallRecording, CallTask, Campaign
+from campaigns.recordings import recording_response
 from skillbases.models import Skillbase, SkillbaseVersion
 from tenancy.api import OrganizationRolePermission, visible_rows
 from tenancy.models import Organization
@@ -47,7 +49,7 @@ class CallFilter(django_filters.FilterSet):
 class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Every call of your organizations, newest first: live ones too (they have no metrics yet)."""
 
-    queryset = Call.objects.select_related("campaign", "metrics")
+    queryset = Call.objects.select_related("campaign", "metrics", "recording")
     serializer_class = CallSerializer
     permission_classes = [OrganizationRolePermission]
     filterset_class = CallFilter
@@ -88,11 +90,28 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 "offset_ms": entry.offset_ms,
                 "latency_ms": entry.latency_ms,
                 "step": entry.step,
+                "recording_at": entry.at,
+                "vad_lag_ms": entry.vad_lag_ms,
+                "stt_ms": entry.stt_ms,
+                "llm_ms": entry.llm_ms,
+                "tts_ms": entry.tts_ms,
             }  # fmt: skip
             for entry in entries
             if entry.kind in ("bot", "callee")
         ]
         return Response({"call": call.pk, "status": call.status, "outcome": call.outcome, "lines": lines, "truncated": truncated})
+
+    @extend_schema(
+        responses={(200, "audio/ogg"): OpenApiTypes.BINARY, 404: OpenApiResponse(description="No recording, or deleted under retention.")},
+        summary="The call's recording: callee left, bot right (Ogg/Opus; byte ranges supported)",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def recording(self, request, pk=None):
+        call = self.get_object()
+        recording = CallRecording.objects.filter(call=call).first()
+        if recording is None:
+            raise Http404(_("Call %(id)s has no recording.") % {"id": call.pk})
+        return recording_response(request, recording)
 
 
 class MetricsSummaryView(APIView):

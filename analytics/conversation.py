@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 from django.utils.text import Truncator
 
-from campaigns.models import Call, CallLog
+from campaigns.models import Call, CallLog, CallRecording
 
 MAX_EVENTS = 2000  # a call this long is shown from its start; the full log stays in the event list
 # Agent state changes come several times a turn and usage reports are priced, not read: neither is shown.
@@ -42,6 +42,13 @@ class Entry:
     unheard: str = ""  # what the bot meant to say after the callee cut it off
     detail: str = ""
     failed: bool = False
+    # On audio, per line: the callee's (how long after its speech ended the VAD called the end, then
+    # recognition) and the bot's (language model to first token, voice to first audio).
+    vad_lag_ms: float | None = None
+    stt_ms: float | None = None
+    llm_ms: float | None = None
+    tts_ms: float | None = None
+    at: float | None = None  # seconds into the call's recording where the line starts
 
 
 def _tool_call(event: CallLog) -> Entry:
@@ -56,9 +63,19 @@ def _unheard(full: str, heard: str) -> str:
     return full[len(heard) :].strip() if full.startswith(heard) else ""
 
 
+def _recording_start(call: Call) -> float | None:
+    recording = CallRecording.objects.filter(call=call).first()
+    return recording.started_at.timestamp() if recording and recording.available else None
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def conversation(call: Call) -> tuple[list[Entry], bool]:
     """The call's conversation in order, and whether it was cut at ``MAX_EVENTS``."""
     events = list(CallLog.objects.filter(SHOWN, call=call).order_by("seq")[: MAX_EVENTS + 1])
+    recorded_from = _recording_start(call)
     entries: list[Entry] = []
     step = ""
     # The agent logs what the bot meant to say (an interruption event) next to the line the callee
@@ -70,6 +87,11 @@ def conversation(call: Call) -> tuple[list[Entry], bool]:
         if event.kind == CallLog.Kind.TRANSCRIPT:
             bot = event.role == CallLog.Role.ASSISTANT
             entry = Entry("bot" if bot else "callee", event.seq, event.offset_ms, text=event.text, step=step)
+            entry.vad_lag_ms, entry.stt_ms = _number(data.get("vad_lag_ms")), _number(data.get("stt_ms"))
+            entry.llm_ms, entry.tts_ms = _number(data.get("llm_ttft_ms")), _number(data.get("tts_ttfb_ms"))
+            started = _number(data.get("started_at"))
+            if recorded_from is not None and started is not None:
+                entry.at = round(max(started - recorded_from, 0.0), 2)
             if bot:
                 entry.latency_ms, entry.greeting = data.get("latency_ms"), bool(data.get("greeting"))
                 entry.interrupted = bool(data.get("interrupted"))

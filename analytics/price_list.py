@@ -32,6 +32,7 @@ LIST_PRICES = [
     ("stt", "deepgram", "nova-2", "minute", "0.0058", "Streaming, pay as you go"),
     ("stt", "cartesia", "ink-whisper", "minute", "0.0022", ""),
     ("stt", "elevenlabs", "", "minute", "0.0067", "Scribe"),
+    ("stt", "local", "", "minute", "0.00", "Recognition on this machine: no provider charge"),
     # Text-to-speech
     ("tts", "openai", "gpt-4o-mini-tts", "minute", "0.015", "Per minute of generated audio"),
     ("tts", "openai", "tts-1", "1m_characters", "15.00", ""),

@@ -1,3 +1,4 @@
+from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 
 from analytics.models import CallMetrics
@@ -26,6 +27,9 @@ class CallSerializer(serializers.ModelSerializer):
     is_priced = serializers.BooleanField(source="metrics.is_priced", read_only=True, default=None)
     sentiment = serializers.CharField(source="metrics.sentiment_label", read_only=True, default="")
     qa_flags = serializers.JSONField(source="metrics.qa_flags", read_only=True, default=list)
+    recording_seconds = serializers.SerializerMethodField(
+        help_text="Length of the call's kept recording (GET …/calls/{id}/recording), or null: none, or deleted under retention."
+    )
 
     class Meta:
         model = Call
@@ -33,10 +37,17 @@ class CallSerializer(serializers.ModelSerializer):
             "id", "organization", "campaign", "campaign_name", "task", "attempt", "skillbase_version", "phone", "status",
             "outcome", "dialer", "is_simulated", "persona", "sip_status_code", "error", "collected", "callback_at",
             "last_step", "created_at", "dial_started_at", "answered_at", "ended_at",
-            "talk_seconds", "cost_total", "currency", "is_priced", "sentiment", "qa_flags",
+            "talk_seconds", "cost_total", "currency", "is_priced", "sentiment", "qa_flags", "recording_seconds",
         ]  # fmt: skip
         read_only_fields = fields
         extra_kwargs = {"outcome": {"allow_blank": True}}  # blank while the call is live
+
+    def get_recording_seconds(self, call: Call) -> float | None:
+        try:
+            recording = call.recording
+        except ObjectDoesNotExist:
+            return None
+        return recording.seconds if recording.available else None
 
 
 class CallEventSerializer(serializers.ModelSerializer):
@@ -55,6 +66,13 @@ class TranscriptLineSerializer(serializers.Serializer):
     offset_ms = serializers.IntegerField(help_text="Milliseconds since the call was queued.")
     latency_ms = serializers.FloatField(allow_null=True, help_text="For the bot's lines: how long the callee waited for it.")
     step = serializers.CharField(allow_blank=True, help_text="The flow step the conversation was in.")
+    recording_at = serializers.FloatField(allow_null=True, help_text="Seconds into the call's recording where the line starts.")
+    vad_lag_ms = serializers.FloatField(
+        allow_null=True, help_text="Callee lines on audio: how long after the speech ended the VAD called it."
+    )
+    stt_ms = serializers.FloatField(allow_null=True, help_text="Callee lines on audio: recognition time after the VAD's end of speech.")
+    llm_ms = serializers.FloatField(allow_null=True, help_text="Bot lines: the language model's time to its first token.")
+    tts_ms = serializers.FloatField(allow_null=True, help_text="Bot lines: the voice's time to its first audio.")
 
 
 class TranscriptSerializer(serializers.Serializer):

@@ -122,7 +122,7 @@ class CampaignAdmin(ContactFilesMixin, OrganizationScopedAdmin, admin.ModelAdmin
         ),
         (_("Retries and safety"), {"fields": ("max_attempts", "retry_policy", "budget_cap", "failure_threshold", "failure_window")}),
         (_("Telephony"), {"fields": ("caller_id", "sip_trunk_id")}),
-        (_("Simulator"), {"fields": ("simulator_personas", "simulator_seed"), "classes": ("collapse",)}),
+        (_("Simulator"), {"fields": ("simulator_audio", "simulator_personas", "simulator_seed"), "classes": ("collapse",)}),
         (_("History"), {"fields": ("created_by", "created_at", "updated_at", "started_at", "finished_at"), "classes": ("collapse",)}),
     )
 

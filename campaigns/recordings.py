@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.models import Call, CallRecording
 
@@ -73,3 +76,45 @@ def _delete_file(name: str) -> None:
         default_storage.delete(name)
     except OSError:
         logger.exception("Could not delete the expired recording %s", name)
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def recording_response(request, recording: CallRecording) -> HttpResponse:
+    """The recording's audio for a browser's ``<audio>`` (with byte ranges, so it can seek) or an
+    API client. The caller has checked that the user may see the call."""
+    if not recording.available:
+        raise Http404(_("The recording of call %(id)s was deleted under the retention period.") % {"id": recording.call_id})
+    try:
+        audio = recording.file.open("rb")
+    except (FileNotFoundError, OSError):
+        raise Http404(_("The recording file of call %(id)s is missing from storage.") % {"id": recording.call_id}) from None
+    size = recording.file.size
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, no-store",
+        "Content-Disposition": f'inline; filename="call-{recording.call_id}.ogg"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    match = _RANGE.match(request.headers.get("Range", "").strip())
+    if match and (match[1] or match[2]):
+        if match[1]:
+            start, end = int(match[1]), min(int(match[2]) if match[2] else size - 1, size - 1)
+        else:
+            start, end = max(size - int(match[2]), 0), size - 1
+        if start > end or start >= size:
+            audio.close()
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        audio.seek(start)
+        body = audio.read(end - start + 1)
+        audio.close()
+        response = HttpResponse(body, status=206, content_type=recording.content_type)
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    else:
+        response = FileResponse(audio, content_type=recording.content_type)
+    for name, value in headers.items():
+        response[name] = value
+    return response

@@ -19,7 +19,7 @@ class CampaignSerializer(OwnedSerializer):
             "calls_per_minute", "max_concurrent_calls", "calling_days", "calling_window_start", "calling_window_end",
             "default_timezone", "default_region", "starts_at", "ends_at", "max_attempts", "retry_policy",
             "budget_cap", "failure_threshold", "failure_window", "caller_id", "sip_trunk_id",
-            "simulator_personas", "simulator_seed", "created_at", "updated_at", "started_at", "finished_at",
+            "simulator_personas", "simulator_seed", "simulator_audio", "created_at", "updated_at", "started_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = ["status", "status_reason", "created_at", "updated_at", "started_at", "finished_at"]
 

@@ -7,6 +7,7 @@ The server and the SIP service run once per module; they share Redis, so these t
 PostgreSQL + Redis suite (the embedded suite skips them, saying so)."""
 
 import asyncio
+import re
 
 import pytest
 from livekit import api
@@ -323,7 +324,20 @@ def test_the_agent_holds_a_real_call_by_voice_and_the_call_is_measured(real_live
     assert call.room_name not in rooms(real_livekit)
     assert 0 < greeted_after < 10, greeted_after
     # What the phone heard is the greeting: recognised offline, from the audio that crossed the call.
-    assert "test clinic" in heard_as_text(greeting_heard).lower()
+    # (Over 8 kHz G.711 tiny.en now and then writes "Tess Klinic": most of the line's words must be there.)
+    heard = heard_as_text(greeting_heard).lower()
+    assert len({"hello", "anna", "clinic", "come", "tomorrow"} & set(re.findall(r"[a-z]+", heard))) >= 4, heard
+    # The agent recorded both sides through the room: the phone's "hello" and "yes" on the left,
+    # its own greeting and goodbye on the right, about as long as the conversation.
+    from campaigns.models import CallRecording
+    from tests.test_voice_calls import channel_levels
+
+    recording = CallRecording.objects.get(call=call)
+    talk = (call.ended_at - call.answered_at).total_seconds()
+    assert recording.available and talk - 10 < recording.seconds <= talk + 1, (recording.seconds, talk)
+    left, right = channel_levels(recording.file.path)
+    assert left > 50 and right > 50, (left, right)
+    recording.file.delete(save=False)
 
 
 @pytest.mark.django_db(transaction=True)

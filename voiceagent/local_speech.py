@@ -355,3 +355,24 @@ def warm_local_speech(languages: list[str] | None = None) -> list[str]:
         except VoiceMissing:
             continue
     return warmed
+
+
+def local_speech_problems(language: str, *, recognition: bool = True, voice: bool = True, engine: str = "") -> list[str]:
+    """What local speech in ``language`` lacks on this machine (empty: all there), without waiting
+    for a call to find out."""
+    import importlib.util
+
+    problems = []
+    if recognition:
+        try:
+            whisper_model_path(language)
+            if importlib.util.find_spec("faster_whisper") is None:
+                raise VoiceMissing("faster-whisper is not installed: pip install -r requirements-speech.txt")
+        except VoiceMissing as exc:
+            problems.append(str(exc))
+    if voice:
+        try:
+            local_voice(language, engine)
+        except VoiceMissing as exc:
+            problems.append(str(exc))
+    return problems

@@ -65,22 +65,16 @@ def resample(pcm: bytes, rate: int, to: int = SAMPLE_RATE) -> bytes:
 
 
 def voice_problems(config: SkillbaseConfig) -> list[str]:
-    """What a simulated callee needs to speak and listen in the skillbase's language, and lacks."""
-    import importlib.util
+    """What a call by voice in this process lacks: the callee's local voice and recogniser in the
+    skillbase's language, and the agent's own where its voice config is local."""
+    from voiceagent.local_speech import local_speech_problems
 
-    from voiceagent.local_speech import VoiceMissing, local_voice, whisper_model_path
-
-    problems = []
-    try:
-        local_voice(config.language)
-    except VoiceMissing as exc:
-        problems.append(f"Simulated callees speak with a local voice: {exc}.")
-    try:
-        whisper_model_path(config.language)
-        if importlib.util.find_spec("faster_whisper") is None:
-            raise VoiceMissing("faster-whisper is not installed: pip install -r requirements-speech.txt")
-    except VoiceMissing as exc:
-        problems.append(f"Simulated callees listen with local recognition: {exc}.")
+    voice = config.voice
+    problems = [f"Simulated callees speak and listen locally: {problem}" for problem in local_speech_problems(config.language)]
+    agent = local_speech_problems(
+        config.language, recognition=voice.stt_provider == "local", voice=voice.tts_provider == "local", engine=voice.tts_voice
+    )
+    problems += [f"The skillbase's local speech: {problem}" for problem in agent if problem not in " ".join(problems)]
     return problems
 
 

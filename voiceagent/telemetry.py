@@ -30,6 +30,8 @@ class CallTelemetry:
         self._answered_at: float | None = None  # wall clock: the greeting's latency counts from here
         self._greeted = False
         self._user_done_at: float | None = None  # the callee's last line ended: the next reply's latency counts from here
+        self._line = None  # a PhoneLine, when the call runs on one in this process
+        self._vad_ended_at: float | None = None
 
     # CallHooks
 
@@ -60,8 +62,26 @@ class CallTelemetry:
             lambda ev: self.put("interruption", role="assistant", data={"false": True, "resumed": bool(ev.resumed)}),
         )
         session.on("agent_state_changed", lambda ev: self.put("state", role="assistant", data={"state": ev.new_state}))
-        session.on("user_state_changed", lambda ev: self.put("state", role="user", data={"state": ev.new_state}))
+        session.on("user_state_changed", self._user_state_changed)
         session.on("error", lambda ev: self.put("error", text=str(ev.error), data={"source": type(ev.source).__name__}))
+
+    def listen_to(self, line) -> None:
+        """A ``PhoneLine`` in this process: it knows when each side really spoke, so the gaps are
+        measured at the line rather than estimated by the VAD."""
+        self._line = line
+
+    def _user_state_changed(self, ev) -> None:
+        if ev.old_state == "speaking":
+            self._vad_ended_at = time.time()  # the VAD has just called the end of the callee's speech
+        self.put("state", role="user", data={"state": ev.new_state})
+
+    def _true_end(self, estimate: float | None) -> float | None:
+        """When the callee's latest speech really ended: from the line when there is one."""
+        line = self._line
+        if line is None:
+            return estimate
+        ended = [u.ended_at for u in line.log.callee if u.ended_at is not None and u.ended_at <= time.time()]
+        return ended[-1] if ended else estimate
 
     def _item_added(self, ev) -> None:
         item = ev.item
@@ -81,14 +101,28 @@ class CallTelemetry:
         metrics = dict(getattr(item, "metrics", None) or {})
         out: dict[str, Any] = {}
         if item.role == "user":
-            self._user_done_at = metrics.get("stopped_speaking_at") or getattr(item, "created_at", None) or time.time()
+            stopped = metrics.get("stopped_speaking_at")
+            self._user_done_at = self._true_end(stopped) or getattr(item, "created_at", None) or time.time()
             for key, name in (("end_of_turn_delay", "eou_delay_ms"), ("transcription_delay", "transcription_delay_ms")):
                 if metrics.get(key) is not None:
                     out[name] = round(metrics[key] * 1000, 1)
+            # On audio: how long after the speech ended the VAD called it, and how long recognition took after that.
+            vad_ended, true_end = self._vad_ended_at, self._true_end(stopped)
+            if vad_ended is not None and true_end is not None and stopped is not None:
+                out["vad_lag_ms"] = round(max(vad_ended - true_end, 0.0) * 1000, 1)
+                if metrics.get("transcription_delay") is not None:
+                    out["stt_ms"] = round(max(stopped + metrics["transcription_delay"] - vad_ended, 0.0) * 1000, 1)
+                self._vad_ended_at = None
+            if stopped is not None:
+                out["started_at"] = metrics.get("started_speaking_at")
             return out
         started = metrics.get("started_speaking_at")
         since = self._user_done_at if self._greeted else self._answered_at
-        if metrics.get("e2e_latency") is not None and self._greeted:
+        if started is not None:
+            out["started_at"] = started
+        if self._line is not None and started is not None and since is not None:
+            out["latency_ms"] = round(max(started - since, 0.0) * 1000, 1)  # measured at the line
+        elif metrics.get("e2e_latency") is not None and self._greeted:
             out["latency_ms"] = round(metrics["e2e_latency"] * 1000, 1)
         elif started is not None and since is not None:
             out["latency_ms"] = round(max(started - since, 0.0) * 1000, 1)

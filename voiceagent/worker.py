@@ -8,8 +8,12 @@ job runs the same agent, telemetry and ending, fed with the callee's lines.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
+import tempfile
+import uuid
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -17,11 +21,13 @@ from livekit.agents import AgentSession, JobContext
 
 from campaigns.actions import finish_call
 from campaigns.models import Outcome
+from campaigns.recordings import keep_recording, recording_enabled
 from voiceagent.agent import SkillbaseAgent
 from voiceagent.calls import CallSetup, load_call_setup
 from voiceagent.dialers.livekit import agent_lease, keep_lease
 from voiceagent.flow.conversation import Conversation
 from voiceagent.greeting_classifier import GreetingClassifier
+from voiceagent.local_speech import VoiceMissing
 from voiceagent.providers import (
     ProviderKeyMissing,
     build_llm,
@@ -33,6 +39,7 @@ from voiceagent.providers import (
 )
 from voiceagent.telemetry import CallTelemetry
 from voiceagent.text import TextConversation
+from voiceagent.voice_session import Recording, recording_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +60,17 @@ async def run_call_job(ctx: JobContext, *, script: list[str] | None = None) -> N
     setup = await sync_to_async(load_call_setup)(call_id_from(ctx.job.metadata))
     telemetry = CallTelemetry(setup.call, hang_up=lambda: _delete_room(ctx))
     conversation = Conversation(setup.config, setup.variables, timezone=setup.timezone)
+    recordings: list[Recording] = []
     error = ""
     try:
         require_keys(setup.config, voice=script is None)
         await telemetry.event("call_started", data={"mode": "text" if script is not None else "voice"})
         if script is None:
             async with keep_lease(agent_lease(setup.call_id)):  # the dialer handed the answered call's lease over
-                await _converse_by_voice(ctx, setup, conversation, telemetry)
+                await _converse_by_voice(ctx, setup, conversation, telemetry, recordings)
         else:
             await _converse_by_text(setup, conversation, telemetry, script)
-    except ProviderKeyMissing as exc:
+    except (ProviderKeyMissing, VoiceMissing) as exc:
         error = str(exc)
         await telemetry.event("error", text=error)
     finally:
@@ -71,10 +79,26 @@ async def run_call_job(ctx: JobContext, *, script: list[str] | None = None) -> N
         if not state.ended and not error:
             error = "The conversation stopped before the script ended."
         await telemetry.flush()
+        for recording in recordings:
+            await _keep(setup.call_id, recording)
         await sync_to_async(finish_call)(
             setup.call_id, outcome=outcome, collected=state.collected, callback_at=state.callback_at,
             last_step=state.step, error=error,
         )  # fmt: skip
+
+
+async def _keep(call_id: int, recording: Recording) -> None:
+    """Close the call's recording and store it; a recording that fails must not lose the call's end."""
+    try:
+        await recording.aclose()
+        if recording.started_at is not None:
+            started = dt.datetime.fromtimestamp(recording.started_at, tz=dt.UTC)
+            seconds = await asyncio.to_thread(recording_seconds, recording.path)
+            await sync_to_async(keep_recording)(call_id, recording.path, started_at=started, seconds=seconds)
+    except Exception:
+        logger.exception("Could not keep the recording of call %s", call_id)
+    finally:
+        recording.path.unlink(missing_ok=True)
 
 
 async def _delete_room(ctx: JobContext) -> None:
@@ -95,7 +119,9 @@ async def _converse_by_text(setup: CallSetup, conversation: Conversation, teleme
         await chat.aclose()
 
 
-async def _converse_by_voice(ctx: JobContext, setup: CallSetup, conversation: Conversation, telemetry: CallTelemetry) -> None:
+async def _converse_by_voice(
+    ctx: JobContext, setup: CallSetup, conversation: Conversation, telemetry: CallTelemetry, recordings: list[Recording]
+) -> None:
     from livekit.agents import AMD, room_io
 
     config = setup.config
@@ -122,6 +148,12 @@ async def _converse_by_voice(ctx: JobContext, setup: CallSetup, conversation: Co
         await session.start(
             agent, room=ctx.room, room_options=room_io.RoomOptions(participant_identity=identity, delete_room_on_close=True)
         )
+        if recording_enabled():
+            # Between the session and the room's audio, both ways: the callee left, the bot right.
+            recording = Recording(session, Path(tempfile.gettempdir()) / f"newvoice-call-{setup.call_id}-{uuid.uuid4().hex[:8]}.ogg")
+            recording.wrap(session)
+            await recording.start()
+            recordings.append(recording)
         verdict = await amd.execute()
     if verdict.is_machine:
         await telemetry.event("state", data={"amd": verdict.category})

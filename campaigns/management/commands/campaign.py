@@ -26,8 +26,14 @@ class Command(BaseCommand):
         parser.add_argument("campaign", nargs="?", type=int, help="Campaign id (all actions but list).")
         parser.add_argument("--speed", type=float, default=None, help="run: simulated time speed (0 = no waiting).")
         parser.add_argument("--workers", type=int, default=8, help="run: calls placed at once in this process.")
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument(
+            "--audio", dest="audio", action="store_true", default=None,
+            help="run: simulated calls speak, at real time, and are recorded (saved as the campaign's setting).",
+        )  # fmt: skip
+        mode.add_argument("--text", dest="audio", action="store_false", help="run: simulated calls are text (the campaign's setting).")
 
-    def handle(self, *args, action: str, campaign: int | None, speed: float | None, workers: int, **options):
+    def handle(self, *args, action: str, campaign: int | None, speed: float | None, workers: int, audio: bool | None, **options):
         if action == "list":
             return self._list()
         if campaign is None:
@@ -36,6 +42,10 @@ class Command(BaseCommand):
         if target is None:
             raise CommandError(f"No campaign with id {campaign}.")
         if action == "run":
+            if audio is not None and audio != target.simulator_audio:
+                with audit.door(AuditEntry.Source.COMMAND):
+                    target.simulator_audio = audio
+                    target.save(update_fields=["simulator_audio", "updated_at"])
             self._run(target, speed, workers)
         else:
             with audit.door(AuditEntry.Source.COMMAND):

@@ -1,5 +1,6 @@
 import asyncio
 import sys
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -13,15 +14,23 @@ from voiceagent.providers import ProviderKeyMissing
 
 
 class Command(BaseCommand):
-    help = "Talk to a skillbase's bot in the terminal (text mode: the same agent as on a call). Type /quit to leave."
+    help = (
+        "Talk to a skillbase's bot in the terminal: the same agent as on a call. Text mode by default; with --audio your "
+        "lines are spoken by a local voice into the bot's real voice pipeline (its VAD and STT hear them, it answers by "
+        "voice), at real time, and the terminal shows what it heard and said. Type /quit to leave."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("skillbase", help="Skillbase id or name.")
         parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="A contact variable, e.g. --var name=Anna.")
         parser.add_argument("--timezone", default=settings.NEWVOICE_DEFAULT_TIMEZONE, help="The callee's time zone.")
         parser.add_argument("--quiet-tools", action="store_true", help="Do not show the tools the bot calls.")
+        parser.add_argument("--audio", action="store_true", help="Speak your lines to the bot through its voice pipeline.")
+        parser.add_argument("--recording", metavar="FILE.ogg", help="With --audio: keep the conversation here (you left, the bot right).")
 
-    def handle(self, *args, skillbase: str, var: list[str], timezone: str, quiet_tools: bool, **options):
+    def handle(
+        self, *args, skillbase: str, var: list[str], timezone: str, quiet_tools: bool, audio: bool, recording: str | None, **options
+    ):
         try:
             validate_timezone(timezone)
         except ValidationError:
@@ -32,10 +41,63 @@ class Command(BaseCommand):
             config = target.parsed_config()
         except ConfigError as exc:
             raise CommandError(f"Skillbase '{target}' has an invalid configuration: {exc}") from None
+        if recording and not audio:
+            raise CommandError("--recording needs --audio.")
         try:
-            asyncio.run(self._chat(config, variables, timezone, show_tools=not quiet_tools))
+            if audio:
+                self._check_voice(config)
+                asyncio.run(self._chat_by_voice(config, variables, timezone, Path(recording) if recording else None))
+            else:
+                asyncio.run(self._chat(config, variables, timezone, show_tools=not quiet_tools))
         except ProviderKeyMissing as exc:
             raise CommandError(str(exc)) from None
+
+    def _check_voice(self, config) -> None:
+        from voiceagent.simulated_voice import voice_problems
+
+        if problems := voice_problems(config):
+            raise CommandError(" ".join(problems))
+
+    async def _chat_by_voice(self, config, variables, timezone, recording: Path | None) -> None:
+        from voiceagent.simulated_voice import CalleeVoice
+        from voiceagent.voice_session import VoiceConversation
+
+        talk = VoiceConversation(config, variables, timezone=timezone, recording_path=recording)
+        mouth = CalleeVoice(config.language)
+
+        def said(event) -> None:
+            item = event.item
+            if getattr(item, "type", "") != "message" or item.role not in ("user", "assistant"):
+                return
+            if item.role == "user":
+                self.stdout.write(f"heard> {item.text_content or '(silence)'}")
+            else:
+                self.stdout.write(f"bot> {item.text_content}" + (" [interrupted]" if item.interrupted else ""))
+            self.stdout.flush()
+
+        talk.session.on("conversation_item_added", said)
+        try:
+            await talk.start()
+            while not talk.closed.is_set():
+                reading = asyncio.ensure_future(sync_to_async(sys.stdin.readline, thread_sensitive=False)())
+                closed = asyncio.ensure_future(talk.closed.wait())
+                done, _pending = await asyncio.wait({reading, closed}, return_when=asyncio.FIRST_COMPLETED)
+                closed.cancel()
+                if reading not in done:
+                    break  # the bot ended the call (the terminal's line is left to the reader thread)
+                line = reading.result()
+                if not line or line.strip() in ("/quit", "/exit"):
+                    break
+                if line.strip():
+                    talk.line.say(await mouth.speak(line.strip()))
+            state = talk.state
+            self.stdout.write(f"[ended: outcome {state.outcome or '-'}, steps {' > '.join(state.steps_reached)}]")
+            if state.collected:
+                self.stdout.write(f"[collected: {state.collected}]")
+        finally:
+            await talk.aclose()
+        if recording is not None and recording.exists():
+            self.stdout.write(f"[recording: {recording}]")
 
     async def _chat(self, config, variables, timezone, *, show_tools: bool) -> None:
         from voiceagent.text import TextConversation
