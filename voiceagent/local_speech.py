@@ -344,6 +344,9 @@ def warm_local_speech(languages: list[str] | None = None) -> list[str]:
 
     warmed = []
     for language in settings.NEWVOICE_LOCAL_SPEECH_WARM if languages is None else languages:
+        if language in _warm:
+            warmed += _warm[language]
+            continue
         try:
             voice = local_voice(language)
             voice.synthesize(speakable("Да" if language.startswith("ru") else "Yes", language))
@@ -354,7 +357,11 @@ def warm_local_speech(languages: list[str] | None = None) -> list[str]:
             warmed.append(f"whisper ({language})")
         except VoiceMissing:
             continue
+        _warm[language] = warmed[-2:]
     return warmed
+
+
+_warm: dict[str, list[str]] = {}  # languages warmed in this process
 
 
 def local_speech_problems(language: str, *, recognition: bool = True, voice: bool = True, engine: str = "") -> list[str]:

@@ -132,7 +132,14 @@ async def simulate_voice_call(
     rng = _rng("call", rng_seed, persona)
     clock = SimulatedClock(ring_speed)
     ring = _ring_seconds(persona, rng, ringing_timeout)
-    await clock.wait(ring)
+    if persona not in UNANSWERED:
+        # While the line rings, load this language's voices and recognisers (once per process), so the
+        # greeting and the first answer pay for nothing.
+        from voiceagent.local_speech import warm_local_speech
+
+        await asyncio.gather(clock.wait(ring), asyncio.to_thread(warm_local_speech, [config.language]))
+    else:
+        await clock.wait(ring)
     if persona in UNANSWERED:
         return SimulatedCall(persona, UNANSWERED[persona], answered=False, ring_seconds=ring, slept_seconds=clock.slept)
     if hooks is not None:

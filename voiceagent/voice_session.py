@@ -97,10 +97,10 @@ class VoiceConversation:
         self.line = PhoneLine()
         self.session, self._llm = voice_session(config, self.conversation)
         # The transcript is paced against playback, so an interrupted reply keeps the words played.
-        synchronizer = TranscriptSynchronizer(next_in_chain_audio=self.line.agent_output, next_in_chain_text=None)
+        self._synchronizer = TranscriptSynchronizer(next_in_chain_audio=self.line.agent_output, next_in_chain_text=None)
         self.session.input.audio = self.line.agent_input
-        self.session.output.audio = synchronizer.audio_output
-        self.session.output.transcription = synchronizer.text_output
+        self.session.output.audio = self._synchronizer.audio_output
+        self.session.output.transcription = self._synchronizer.text_output
         self.recording = Recording(self.session, recording_path) if recording_path else None
         if self.recording:
             self.recording.wrap(self.session)
@@ -129,6 +129,7 @@ class VoiceConversation:
             await self.session.aclose()
         if self.recording:
             await self.recording.aclose()
+        await self._synchronizer.aclose()
         self.line.close()
         await self.line.agent_output.aclose()
         await self._llm.aclose()

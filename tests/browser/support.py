@@ -93,14 +93,21 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def fake_microphone(wav: Path | None) -> list[str]:
+    if wav is None:
+        return []
+    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"]
+
+
 @contextmanager
-def browser_page(name: str, *, locale: str = "en-US") -> Iterator:
+def browser_page(name: str, *, locale: str = "en-US", microphone: Path | None = None) -> Iterator:
     """A page in a fresh headless Chromium; on an error, a screenshot `<name>-failure.png` is saved.
 
     Playwright's sync API marks an asyncio loop as running in this thread while it is open, and
     Django refuses ORM calls then: make the rows before entering, check the database after leaving.
     The page's JavaScript errors and console errors (but the admin's missing favicon) are collected
-    in `page.js_errors`.
+    in `page.js_errors`. ``microphone``: a WAV file Chromium's fake microphone plays (looped), with
+    the permission to use it granted.
     """
     require_chromium()
     from playwright.sync_api import sync_playwright
@@ -110,7 +117,7 @@ def browser_page(name: str, *, locale: str = "en-US") -> Iterator:
             profile,
             executable_path=str(CHROMIUM),
             headless=True,
-            args=CHROMIUM_FLAGS,
+            args=[*CHROMIUM_FLAGS, *fake_microphone(microphone)],
             locale=locale,
             viewport={"width": 1280, "height": 900},
         )

@@ -31,29 +31,98 @@
     if (state.ended) { add("ended", "☎ " + (state.outcome || "ended")); enable(false); }
   }
 
+  // By voice: the microphone goes to the server as 16-bit PCM at 16 kHz, the bot's audio comes back
+  // the same way and is played as it arrives.
+  const RATE = 16000;
+  const voice = { context: null, stream: null, next: 0, received: 0, sent: 0 };
+  window.tryBotVoice = voice; // what was sent and heard, for whoever watches the page
+
+  function stopVoice() {
+    if (voice.stream) voice.stream.getTracks().forEach(function (track) { track.stop(); });
+    if (voice.context) voice.context.close();
+    voice.stream = voice.context = null;
+    document.getElementById("voice-status").textContent = "";
+  }
+
+  function playBot(buffer) {
+    if (!voice.context) return;
+    const samples = new Int16Array(buffer);
+    const audio = voice.context.createBuffer(1, samples.length, RATE);
+    const channel = audio.getChannelData(0);
+    for (let i = 0; i < samples.length; i++) channel[i] = samples[i] / 32768;
+    const source = voice.context.createBufferSource();
+    source.buffer = audio;
+    source.connect(voice.context.destination);
+    voice.next = Math.max(voice.next, voice.context.currentTime + 0.05);
+    source.start(voice.next);
+    voice.next += audio.duration;
+    voice.received += samples.length;
+  }
+
+  async function startMicrophone(current) {
+    try {
+      voice.stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, channelCount: 1 } });
+    } catch (error) {
+      add("error", root.dataset.noMicrophone);
+      return false;
+    }
+    voice.context = new AudioContext({ sampleRate: RATE });
+    const input = voice.context.createMediaStreamSource(voice.stream);
+    const capture = voice.context.createScriptProcessor(2048, 1, 1);
+    capture.onaudioprocess = function (event) {
+      if (current.readyState !== WebSocket.OPEN) return;
+      const data = event.inputBuffer.getChannelData(0);
+      const pcm = new Int16Array(data.length);
+      for (let i = 0; i < data.length; i++) pcm[i] = Math.max(-1, Math.min(1, data[i])) * 32767;
+      current.send(pcm.buffer);
+      voice.sent += pcm.length;
+    };
+    const mute = voice.context.createGain();
+    mute.gain.value = 0; // the processor must reach the output to run; nobody should hear themselves
+    input.connect(capture);
+    capture.connect(mute);
+    mute.connect(voice.context.destination);
+    document.getElementById("voice-status").textContent = root.dataset.listening;
+    return true;
+  }
+
   function onMessage(event) {
+    if (event.data instanceof ArrayBuffer) { playBot(event.data); return; }
     const message = JSON.parse(event.data);
     if (message.type === "error") { add("error", message.message); return; }
-    for (const line of message.lines) {
+    for (const line of message.lines || []) {
       if (line.kind === "say" && line.text) add("bot", line.text, line.interrupted ? "(interrupted)" : "");
+      if (line.kind === "heard") add("you heard", line.text || "…", root.dataset.heard);
       if (line.kind === "tool") add("tool", line.tool + "(" + JSON.stringify(line.arguments) + ")");
     }
     showState(message.state);
+    if (message.state && message.state.ended) stopVoice();
+  }
+
+  function start(byVoice) {
+    const variables = {};
+    root.querySelectorAll("[data-variable]").forEach(function (input) { if (input.value) variables[input.name] = input.value; });
+    if (socket) socket.close();
+    stopVoice();
+    transcript.textContent = "";
+    const current = new WebSocket(scheme + window.location.host + root.dataset.socket);
+    current.binaryType = "arraybuffer";
+    socket = current;
+    current.addEventListener("open", async function () {
+      if (byVoice && !(await startMicrophone(current))) { current.close(); return; }
+      current.send(JSON.stringify({ type: "start", variables: variables, audio: byVoice }));
+      enable(!byVoice);
+    });
+    current.addEventListener("message", onMessage);
+    // A replaced socket closing late must not disable the new conversation's input.
+    current.addEventListener("close", function () { if (socket === current) { enable(false); stopVoice(); } });
   }
 
   document.getElementById("contact").addEventListener("submit", function (event) {
     event.preventDefault();
-    const variables = {};
-    root.querySelectorAll("[data-variable]").forEach(function (input) { if (input.value) variables[input.name] = input.value; });
-    if (socket) socket.close();
-    transcript.textContent = "";
-    const current = new WebSocket(scheme + window.location.host + root.dataset.socket);
-    socket = current;
-    current.addEventListener("open", function () { current.send(JSON.stringify({ type: "start", variables: variables })); enable(true); });
-    current.addEventListener("message", onMessage);
-    // A replaced socket closing late must not disable the new conversation's input.
-    current.addEventListener("close", function () { if (socket === current) enable(false); });
+    start(false);
   });
+  document.getElementById("start-voice").addEventListener("click", function () { start(true); });
 
   sayForm.addEventListener("submit", function (event) {
     event.preventDefault();
