@@ -34,7 +34,7 @@
   // By voice: the microphone goes to the server as 16-bit PCM at 16 kHz, the bot's audio comes back
   // the same way and is played as it arrives.
   const RATE = 16000;
-  const voice = { context: null, stream: null, next: 0, received: 0, sent: 0 };
+  const voice = { context: null, stream: null, next: 0, received: 0, sent: 0, loudest: 0 };
   window.tryBotVoice = voice; // what was sent and heard, for whoever watches the page
 
   function stopVoice() {
@@ -73,7 +73,10 @@
       if (current.readyState !== WebSocket.OPEN) return;
       const data = event.inputBuffer.getChannelData(0);
       const pcm = new Int16Array(data.length);
-      for (let i = 0; i < data.length; i++) pcm[i] = Math.max(-1, Math.min(1, data[i])) * 32767;
+      for (let i = 0; i < data.length; i++) {
+        pcm[i] = Math.max(-1, Math.min(1, data[i])) * 32767;
+        if (Math.abs(pcm[i]) > voice.loudest) voice.loudest = Math.abs(pcm[i]);
+      }
       current.send(pcm.buffer);
       voice.sent += pcm.length;
     };
