@@ -30,6 +30,11 @@ class Dialer(ABC):
         """What keeps this dialer from placing the campaign's calls (settings, keys); checked at start."""
         return []
 
+    def prepare(self, campaign) -> None:
+        """Load, on the calling (main) thread, what placing the campaign's calls needs before other
+        threads of this process place them (``campaign run``). The default needs nothing."""
+        return None
+
     @abstractmethod
     def place(self, call: Call, lease: Lease) -> None: ...
 

@@ -215,3 +215,24 @@ def test_the_line_keeps_real_time():
     frames, loud_seconds, duration = asyncio.run(listen_for(1.0))
     assert 45 <= frames <= 52  # 1 s of 20 ms frames, not a burst
     assert loud_seconds == pytest.approx(duration, abs=FRAME_SECONDS)
+
+
+def test_campaign_run_places_calls_by_voice_from_its_threads(transactional_db, org, skillbase_factory, settings, tmp_path):
+    """``campaign run ID --audio``: the setting saved, calls placed by voice from the command's pool of
+    threads (livekit's plugins, which register only on the main thread, loaded before), recorded."""
+    require_local_speech()
+    from django.core.management import call_command
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    config = local_voice_config("dental_en.json")
+    skillbase = skillbase_factory(org, name="Bright Smile", config={k: config[k] for k in ("context", "flow", "voice", "llm")})
+    campaign = make_campaign(org, skillbase, dialer="simulator", simulator_personas={"agree": 1})
+    CallTask.objects.create(
+        organization=org, campaign=campaign, phone="+12125550148",
+        variables={"name": "Anna", "appointment_time": "Thursday at 10 AM", "doctor": "Dr. Lee"},
+    )  # fmt: skip
+    call_command("campaign", "run", str(campaign.pk), "--audio", "--speed", "0")
+    campaign.refresh_from_db()
+    call = Call.objects.get(campaign=campaign)
+    assert campaign.simulator_audio and call.outcome == Outcome.SUCCESS, call.error
+    assert CallRecording.objects.get(call=call).available

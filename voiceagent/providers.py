@@ -100,6 +100,18 @@ def build_tts(config: SkillbaseConfig) -> Any:
     return elevenlabs.TTS(model=voice.tts_model, language=language.split("-")[0], **kwargs)
 
 
+def preload_plugins(config: SkillbaseConfig) -> None:
+    """Import the livekit plugins the skillbase's voice pipeline uses. A plugin registers itself on
+    import and refuses to outside the main thread: a process placing calls from threads imports them first."""
+    import importlib
+
+    names = {"silero", *(p for p in (config.voice.stt_provider, config.voice.tts_provider) if p != "local")}
+    if config.llm.provider != "flow":
+        names.add("openai")
+    for name in sorted(names):
+        importlib.import_module(f"livekit.plugins.{name}")
+
+
 def build_vad() -> Any:
     """Silero voice activity detection (the model ships inside the package: no download). The end of
     speech is called after ``NEWVOICE_VAD_MIN_SILENCE_SECONDS`` of silence: every reply waits for it."""

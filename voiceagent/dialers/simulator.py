@@ -26,7 +26,8 @@ from campaigns.models import Call
 from campaigns.recordings import keep_recording, recording_enabled
 from skillbases.schemas import ConfigError
 from voiceagent.calls import CallSetup, load_call_setup
-from voiceagent.providers import missing_keys
+from voiceagent.local_speech import warm_local_speech
+from voiceagent.providers import missing_keys, preload_plugins, shared_vad
 from voiceagent.simulated_callee import PERSONAS, choose_persona, simulate_call
 from voiceagent.simulated_voice import simulate_voice_call, voice_problems
 from voiceagent.telemetry import CallTelemetry
@@ -63,6 +64,19 @@ class SimulatorDialer(Dialer):
         if campaign.simulator_audio:
             problems += voice_problems(config)
         return problems
+
+    def prepare(self, campaign) -> None:
+        """By voice: livekit's plugins register themselves on import and only on the main thread;
+        import them (and load this language's local speech) here, not in a worker thread."""
+        if not campaign.simulator_audio:
+            return
+        try:
+            config = campaign.skillbase.parsed_config()
+        except ConfigError:
+            return
+        preload_plugins(config)
+        shared_vad()
+        warm_local_speech([config.language])
 
     def place(self, call: Call, lease: Lease) -> None:
         setup = load_call_setup(call.pk)

@@ -82,7 +82,9 @@ class Command(BaseCommand):
                 problems = campaign.control("start")
             if problems:
                 raise CommandError(f"{Campaign.CONTROLS['start']} " + " ".join(problems))
-        simulated = get_dialer(campaign.dialer or None).simulated
+        dialer = get_dialer(campaign.dialer or None)
+        simulated = dialer.simulated
+        dialer.prepare(campaign)  # the calls are placed from a pool of threads below
         # The run's clock is real time plus how far it has jumped ahead; it keeps moving with real
         # time, so the token bucket refills after a jump as it does before one.
         ahead = dt.timedelta(0)
