@@ -32,12 +32,13 @@ migrate: install
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: seed
+# DEMO_AUDIO=1 make run: the demo's simulated calls speak (local voices, real time) and are recorded.
+run: seed $(if $(DEMO_AUDIO),speech)
 	@echo ""
 	@echo "  NEW-VOICE is starting at http://$(HOST):$(PORT)/admin/"
 	@echo "  Log in with the user and password printed by seed_demo above."
 	@echo ""
-	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --start-demo
+	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --start-demo $(if $(DEMO_AUDIO),--audio)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -354,3 +354,16 @@ def test_do_not_call_numbers_are_skipped():
     assert campaign.tasks.count() == 29
     assert not campaign.tasks.filter(phone="+79162998500").exists()
     assert "1 on the do-not-call list skipped" in output
+
+
+@pytest.mark.parametrize("audio", [False, True])
+def test_the_demo_campaign_starts_in_text_or_by_voice(audio):
+    """`make run` starts the demo in text; `DEMO_AUDIO=1 make run` (serve --start-demo --audio) by voice."""
+    from newvoice.management.commands.serve import Command
+
+    seed()
+    command = Command(stdout=StringIO(), stderr=StringIO())
+    command._start_demo(audio=audio)
+    campaign = Campaign.objects.filter(organization__slug="demo").order_by("id").first()
+    assert campaign.status == Campaign.Status.RUNNING, command.stderr.getvalue()
+    assert campaign.simulator_audio is audio

@@ -18,10 +18,16 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--start-demo", action="store_true", help="Start the demo campaign (after seed_demo).")
+        parser.add_argument(
+            "--audio", action="store_true",
+            help="With --start-demo: the demo's simulated calls speak, at real time, and are recorded (needs `make speech`).",
+        )  # fmt: skip
 
-    def handle(self, *args, host: str, port: int, start_demo: bool, **options):
+    def handle(self, *args, host: str, port: int, start_demo: bool, audio: bool, **options):
+        if audio and not start_demo:
+            raise CommandError("--audio goes with --start-demo.")
         if start_demo:
-            self._start_demo()
+            self._start_demo(audio=audio)
         python = [sys.executable, "manage.py"]
         commands = {
             "web": [*python, "runserver", f"{host}:{port}", "--noreload"],
@@ -41,12 +47,15 @@ class Command(BaseCommand):
             time.sleep(0.5)
         self._shutdown()
 
-    def _start_demo(self) -> None:
+    def _start_demo(self, *, audio: bool = False) -> None:
         from campaigns.models import Campaign
 
         campaign = Campaign.objects.filter(organization__slug="demo", status__in=["draft", "paused"]).order_by("id").first()
         if campaign is None:
             return
+        if campaign.simulator_audio != audio:
+            campaign.simulator_audio = audio
+            campaign.save(update_fields=["simulator_audio", "updated_at"])
         problems = campaign.start()
         if problems:
             self.stderr.write(f"The demo campaign did not start: {' '.join(map(str, problems))}")
