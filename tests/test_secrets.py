@@ -49,7 +49,8 @@ def secrets(monkeypatch, settings) -> list[str]:
 
 
 @pytest.fixture
-def world(org, org_admin, operator, skillbase_factory):
+def world(org, org_admin, operator, skillbase_factory, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # the call's recording is written here
     return build_world(org, org_admin, operator, skillbase_factory)
 
 

@@ -38,7 +38,8 @@ REFUSED = {403, 404, 405}
 
 
 @pytest.fixture
-def world(org, org_admin, operator, skillbase_factory) -> World:
+def world(org, org_admin, operator, skillbase_factory, settings, tmp_path) -> World:
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # the call's recording is written here
     return build_world(org, org_admin, operator, skillbase_factory)
 
 

@@ -10,12 +10,13 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.regex_helper import normalize
 
 from analytics.api import CallViewSet
 from campaigns.api import CallTaskViewSet, CampaignViewSet, DoNotCallViewSet
-from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
+from campaigns.models import CallRecording, CallTask, Campaign, ContactImport, DoNotCallEntry
 from skillbases.api import SkillbaseViewSet
 from tenancy.api_invitations import InvitationViewSet, OrganizationInvitationViewSet
 from tenancy.api_organizations import MemberViewSet, OrganizationViewSet
@@ -50,6 +51,9 @@ def build_world(org, org_admin, operator, skillbase_factory) -> World:
     skillbase = skillbase_factory(org, name="Zebra-Reminder-A")
     campaign = Campaign.objects.create(organization=org, name="Zebra-Campaign-A", skillbase=skillbase, status=Campaign.Status.PAUSED)
     call = ended_call(campaign, events=conversation(("assistant", "Zebra greeting for A"), ("user", "Zebra answer from A")))
+    # Its recording (the bytes are not audio: only who may fetch them is swept).
+    recording = CallRecording(organization=org, call=call, started_at=call.answered_at, seconds=1.0, size=9)
+    recording.file.save("zebra-a.ogg", ContentFile(b"OggSzebra"), save=True)
     # A pending contact with the number B's writes use: adding it to B's do-not-call list must not touch it.
     CallTask.objects.create(organization=org, campaign=campaign, phone=PHONE, name="Zebra pending contact A")
     dnc = DoNotCallEntry.objects.create(organization=org, phone="+79035550123", reason="Zebra reason A")
