@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import CallMetrics, DailyCallStats, DailyStepStats, Price, StepReached
-from campaigns.models import Call, CallLog, CallTask, Campaign, ContactImport, DoNotCallEntry
+from campaigns.models import Call, CallLog, CallRecording, CallTask, Campaign, ContactImport, DoNotCallEntry
 from skillbases.models import Skillbase, SkillbaseVersion
 from skillbases.schemas import ConfigError, validate_config
 from tenancy.models import ApiToken, AuditEntry, Membership, Organization, Role
@@ -22,7 +22,8 @@ PROJECT_MODELS = sorted((model for model in admin.site._registry if model._meta.
 # Rows the engine writes and nobody edits by hand: no add page, not even for a superuser.
 READ_ONLY_MODELS = {SkillbaseVersion, Call, CallMetrics, CallLog, ContactImport, AuditEntry}
 # The step funnel's rows repeat CallMetrics.steps_reached, which the call's pages show.
-NOT_IN_ADMIN = {StepReached, DailyCallStats, DailyStepStats}  # figures shown on the call pages and the dashboard
+# Figures shown on the call pages and the dashboard; a call's recording is played on its call page.
+NOT_IN_ADMIN = {StepReached, DailyCallStats, DailyStepStats, CallRecording}
 
 
 def url(model, view: str, *args) -> str:

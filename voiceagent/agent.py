@@ -61,8 +61,22 @@ def instructions_for(config: SkillbaseConfig) -> str:
 
 
 class SkillbaseAgent(Agent):
-    def __init__(self, conversation: Conversation, *, hooks: CallHooks | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        conversation: Conversation,
+        *,
+        hooks: CallHooks | None = None,
+        ready: asyncio.Event | None = None,
+        voicemail_by_amd: bool = False,
+        **kwargs: Any,
+    ) -> None:
         self.conversation = conversation
+        # On a real call answering-machine detection leaves the message, after the greeting and its
+        # beep: the script noticing a mailbox first only marks the call for it.
+        self._voicemail_by_amd = voicemail_by_amd
+        # Set when the session's audio path is complete (a recorder put between it and the room after
+        # the session started): the greeting must not start on the path that is being replaced.
+        self._ready = ready
         self.hooks = hooks or NoHooks()
         self.base_instructions = instructions_for(conversation.config)
         self._utterance = ""  # all the bot meant to say in its latest utterance
@@ -79,6 +93,8 @@ class SkillbaseAgent(Agent):
             self.session.on("user_state_changed", self._on_user_state)
         # The bot speaks first, with the start step's text, without waiting on any model.
         await self.hooks.event("step", data={"step": self.conversation.state.step})
+        if self._ready is not None:
+            await self._ready.wait()
         # Wait for the greeting to be played, so it precedes the callee's first words in the history.
         await self.session.say(self.conversation.greeting()).wait_for_playout()
 
@@ -160,9 +176,21 @@ class SkillbaseAgent(Agent):
         """An answering machine or voicemail greeting answered: leave the script's message or hang up."""
         message = self.conversation.handle_voicemail()
         await self._tool("handle_voicemail", message, {})
-        if message:
-            await self.session.say(message, allow_interruptions=False)
-        await self._finish("voicemail")
+        if self._voicemail_by_amd:
+            return
+        if not message:
+            await self._finish("voicemail")
+            return
+        # Said after this turn; the call ends once it has been played (awaiting it here, inside the
+        # turn it is queued behind, would never return).
+        handle = self.session.say(message, allow_interruptions=False)
+        task = asyncio.get_running_loop().create_task(self._finish_after(handle, "voicemail"))
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
+
+    async def _finish_after(self, handle, outcome: str) -> None:
+        await handle.wait_for_playout()
+        await self._finish(outcome)
 
     @function_tool()
     async def end_call(self, context: RunContext, outcome: str) -> None:

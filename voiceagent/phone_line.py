@@ -28,6 +28,21 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 SILENCE = b"\x00" * FRAME_BYTES
 
 
+def to_line_rate(pcm: bytes, rate: int, channels: int = 1) -> bytes:
+    """16-bit PCM at ``rate`` (interleaved ``channels``) as mono at ``SAMPLE_RATE``."""
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype=np.int16)
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1)
+    if rate == SAMPLE_RATE:
+        return samples.astype(np.int16).tobytes()
+    if not len(samples):
+        return b""
+    positions = np.arange(0, len(samples), rate / SAMPLE_RATE)
+    return np.interp(positions, np.arange(len(samples)), samples.astype(np.float32)).astype(np.int16).tobytes()
+
+
 @dataclass
 class Utterance:
     """One stretch of speech on the line (wall-clock seconds, ``time.time()``)."""
@@ -146,7 +161,9 @@ class _Loudspeaker(AudioOutput):
     """Plays the bot's frames at real time to the far end; ``clear_buffer`` stops it where it is."""
 
     def __init__(self, line: PhoneLine) -> None:
-        super().__init__(label="PhoneLine", capabilities=AudioOutputCapabilities(pause=False), sample_rate=SAMPLE_RATE)
+        # Any rate is taken and brought to the line's here, with numpy: livekit's resampler is native
+        # code that cannot run in a process forked after it was used (a test's live server is).
+        super().__init__(label="PhoneLine", capabilities=AudioOutputCapabilities(pause=False), sample_rate=None)
         self._line = line
         self._queue: deque = deque()
         self._wake = asyncio.Event()
@@ -161,7 +178,7 @@ class _Loudspeaker(AudioOutput):
         if not self._open:
             self._open, self._started, self._position = True, False, 0.0
             self._segment += 1
-        self._queue.append(bytes(frame.data))
+        self._queue.append(to_line_rate(bytes(frame.data), frame.sample_rate, frame.num_channels))
         self._wake.set()
         if self._task is None:
             self._task = asyncio.create_task(self._play(), name="PhoneLine.play")

@@ -23,7 +23,7 @@ from livekit import rtc
 from skillbases.outcomes import Outcome
 from skillbases.schemas import SkillbaseConfig
 from voiceagent.agent import CallHooks
-from voiceagent.phone_line import SAMPLE_RATE
+from voiceagent.phone_line import SAMPLE_RATE, to_line_rate
 from voiceagent.simulated_audio import SimulatedClock
 from voiceagent.simulated_callee import (
     MAX_BARGE_INS,
@@ -54,14 +54,8 @@ def rms(pcm: bytes) -> float:
     return float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
 
 
-def resample(pcm: bytes, rate: int, to: int = SAMPLE_RATE) -> bytes:
-    import numpy as np
-
-    if rate == to or not pcm:
-        return pcm
-    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-    positions = np.arange(0, len(samples), rate / to)
-    return np.interp(positions, np.arange(len(samples)), samples).astype(np.int16).tobytes()
+def resample(pcm: bytes, rate: int) -> bytes:
+    return to_line_rate(pcm, rate)
 
 
 def voice_problems(config: SkillbaseConfig) -> list[str]:

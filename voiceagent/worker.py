@@ -134,7 +134,8 @@ async def _converse_by_voice(
         user_away_timeout=config.flow.limits.silence_timeout_seconds,
     )
     telemetry.attach(session)
-    agent = SkillbaseAgent(conversation, hooks=telemetry)
+    audio_path_ready = asyncio.Event()
+    agent = SkillbaseAgent(conversation, hooks=telemetry, ready=audio_path_ready, voicemail_by_amd=True)
     closed = asyncio.Event()
     session.on("close", lambda _ev: closed.set())
     await ctx.connect()
@@ -154,9 +155,10 @@ async def _converse_by_voice(
             recording.wrap(session)
             await recording.start()
             recordings.append(recording)
+        audio_path_ready.set()
         verdict = await amd.execute()
-    if verdict.is_machine:
-        await telemetry.event("state", data={"amd": verdict.category})
+    if verdict.is_machine or conversation.state.voicemail:
+        await telemetry.event("state", data={"amd": verdict.category, "script_heard_voicemail": conversation.state.voicemail})
         message = conversation.handle_voicemail()
         if message:
             await session.say(message, allow_interruptions=False).wait_for_playout()

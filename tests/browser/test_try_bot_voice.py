@@ -27,7 +27,7 @@ def microphone_wav(path: Path, text: str, *, after: float, then: float) -> Path:
     from voiceagent.simulated_voice import resample
 
     voice = local_voice("en-US")
-    speech = resample(voice.synthesize(text), voice.sample_rate, 16000)
+    speech = resample(voice.synthesize(text), voice.sample_rate)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)

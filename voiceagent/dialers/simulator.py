@@ -60,7 +60,8 @@ class SimulatorDialer(Dialer):
             return problems  # the configuration is reported by the campaign's own start check
         names = missing_keys(config, voice=campaign.simulator_audio)
         if names:
-            problems.append(f"The skillbase's speech or language providers need {', '.join(names)} in the environment.")
+            what = "speech and language providers need" if campaign.simulator_audio else "language model needs"
+            problems.append(f"The skillbase's {what} {', '.join(names)} in the environment.")
         if campaign.simulator_audio:
             problems += voice_problems(config)
         return problems
