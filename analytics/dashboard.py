@@ -43,6 +43,10 @@ OUTCOME_COLORS = {
     Outcome.BUSY: "#fbc02d",
     Outcome.DECLINED: "#fb8c00",
     Outcome.INVALID_NUMBER: "#6d4c41",
+    Outcome.NO_RESPONSE: "#bdbdbd",
+    Outcome.WRONG_NUMBER: "#8d6e63",
+    Outcome.HUMAN_REQUESTED: "#00897b",
+    Outcome.OTHER_LANGUAGE: "#5c6bc0",
     Outcome.FAILED: "#b71c1c",
     Outcome.LOST: "#546e7a",
 }

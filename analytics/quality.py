@@ -18,16 +18,18 @@ POSITIVE_AT = 0.25
 
 # Whole words (short ones would match too much as stems) and stems (matched as word prefixes).
 POSITIVE_WORDS = {
-    "да", "рад", "рада", "ок", "окей", "ладно", "давайте", "конечно", "супер", "класс", "можно",
+    "да", "рад", "рада", "ок", "окей", "ладно", "давайте", "конечно", "супер", "класс",
     "yes", "yeah", "yep", "sure", "ok", "okay", "good", "great", "fine", "glad", "nice", "love", "perfect", "thanks",
     "thank", "excellent", "wonderful", "happy", "helpful", "convenient", "interested", "interesting", "awesome", "lovely",
 }  # fmt: skip
 POSITIVE_STEMS = (
     "хорош", "отличн", "прекрасн", "спасиб", "замечательн", "здоров", "удобн", "согласн", "подходит", "интересн",
-    "с удовольств", "благодар", "любл", "нрав", "вежлив", "приятн", "идеальн", "устраива",
+    "с удовольств", "благодар", "любл", "нрав", "понрав", "вежлив", "приятн", "идеальн", "устраива", "неплох",
+    "no problem", "без проблем",
 )  # fmt: skip
+# A plain "no" is an answer, not a feeling: refusing politely is neutral.
 NEGATIVE_WORDS = {
-    "нет", "хватит", "спам", "зачем", "отстаньте", "отстань", "no", "nope", "bad", "terrible", "awful", "stop", "spam",
+    "хватит", "спам", "зачем", "отстаньте", "отстань", "бесят", "бесит", "бесите", "bad", "terrible", "awful", "stop", "spam",
     "hate", "angry", "never", "waste", "scam", "rude", "useless", "annoying", "annoyed", "horrible", "disappointed",
     "unhappy", "worst", "ridiculous", "stupid", "leave",
 }  # fmt: skip
@@ -35,6 +37,17 @@ NEGATIVE_STEMS = (
     "плох", "ужасн", "надоел", "раздража", "неудобн", "достал", "бесит", "жалоб", "груб", "отвратит", "злю",
     "обман", "мошен", "кошмар", "надоед", "неприятн", "бесполезн", "издева",
 )  # fmt: skip
+NEGATIVE_PHRASES = ("больше никогда", "сколько можно", "what a waste", "waste of")
+# Polite ways to say "not now" / "no": neutral, whatever their words would score ("неудобно", "bad", "thanks").
+NEUTRAL_PHRASES = tuple(
+    re.compile(r"\b" + r"[\s,]+".join(re.escape(w) for w in phrase.split()) + r"\b")
+    for phrase in (
+        "сейчас неудобно", "неудобно сейчас", "неудобно говорить", "мне неудобно", "не очень удобно", "нет спасибо",
+        "в другой раз", "not a good time", "bad time", "no thanks", "no thank you", "another time", "i'm fine",
+        "i'm good", "not convenient",
+    )
+)  # fmt: skip
+NEUTRAL_WORDS = frozenset({"неудобно"})  # "сейчас неудобно": about the time, not the caller
 NEGATORS = {"не", "ни", "без", "not", "never", "no", "dont", "don't", "isnt", "isn't", "wasnt", "wasn't", "cant", "can't", "wont",
             "won't", "didnt", "didn't", "doesnt", "doesn't", "nothing"}  # fmt: skip
 
@@ -48,6 +61,8 @@ SILENT_TURNS = 2  # the callee said nothing this many times: the line went dead 
 
 
 def _polarity(word: str) -> int:
+    if word in NEUTRAL_WORDS:
+        return 0
     if word in POSITIVE_WORDS or any(word.startswith(stem) for stem in POSITIVE_STEMS if " " not in stem):
         return 1
     if word in NEGATIVE_WORDS or any(word.startswith(stem) for stem in NEGATIVE_STEMS):
@@ -60,13 +75,19 @@ def sentiment(lines: Iterable[str]) -> tuple[float | None, str]:
     votes: list[int] = []
     spoke = False
     for line in lines:
-        text = line.lower().replace("ё", "е")
+        text = line.lower().replace("ё", "е").replace("’", "'")
         if not text.strip():
             continue
         spoke = True
+        for pattern in NEUTRAL_PHRASES:
+            text = pattern.sub(" ", text)
         for phrase in POSITIVE_STEMS:
             if " " in phrase and phrase in text:
                 votes.append(1)
+                text = text.replace(phrase, " ")
+        for phrase in NEGATIVE_PHRASES:
+            if phrase in text:
+                votes.append(-1)
         for clause in CLAUSE.split(text):  # a negation reaches no further than its clause
             words = WORD.findall(clause)
             negation_left = 0  # words a negation still reaches

@@ -139,7 +139,7 @@ def finish_call(
     if collected:
         task.result = {**task.result, **collected}
     task.after_call(outcome, callback_at=callback_at, campaign=call.campaign, now=now)
-    task.save(update_fields=["outcome", "result", "status", "next_attempt_at", "dial_index", "updated_at"])
+    task.save(update_fields=["outcome", "result", "status", "next_attempt_at", "dial_index", "wrong_phones", "updated_at"])
     if outcome == Outcome.OPTED_OUT:
         add_to_do_not_call(
             call.organization_id, call.phone, reason="Asked on a call not to be called again", source=DoNotCallEntry.Source.OPT_OUT

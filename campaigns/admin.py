@@ -16,7 +16,8 @@ from campaigns.actions import add_to_do_not_call, remove_from_do_not_call
 from campaigns.admin_contacts import ContactFilesMixin, DoNotCallImportMixin
 from campaigns.models import Call, CallLog, CallTask, Campaign, ContactImport, DoNotCallEntry
 from tenancy.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ReadOnlyInline, ScopedRelatedFieldListFilter
-from tenancy.models import AuditEntry
+from tenancy.models import AuditEntry, Role
+from tenancy.scoping import has_role
 
 # Tasks that will not be called again.
 DONE_STATUSES = (CallTask.Status.COMPLETED, CallTask.Status.FAILED, CallTask.Status.CANCELLED)
@@ -81,9 +82,9 @@ def _control(verb: str, label):
 CONTROL_DONE = {"start": _("started."), "pause": _("paused."), "resume": _("resumed."), "cancel": _("cancelled.")}
 
 
-def run_control(campaign: Campaign, verb: str, *, user=None) -> str:
+def run_control(campaign: Campaign, verb: str, *, user=None, override_tests: bool = False) -> str:
     """Apply start/pause/resume/cancel; the reason it did not happen, or an empty string."""
-    return " ".join(campaign.control(verb, user=user))
+    return " ".join(campaign.control(verb, user=user, override_tests=override_tests))
 
 
 @admin.register(Campaign)
@@ -147,7 +148,20 @@ class CampaignAdmin(ContactFilesMixin, OrganizationScopedAdmin, admin.ModelAdmin
             ("resume", _("Resume"), ("paused",)),
             ("cancel", _("Cancel campaign"), ("draft", "running", "paused")),
         ]
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "controls": controls})
+        context = {**(extra_context or {}), "controls": controls, "failing_tests": self._failing_tests(request, object_id)}
+        return super().change_view(request, object_id, form_url, context)
+
+    def _failing_tests(self, request, object_id) -> dict | None:
+        """For an admin of the organization: the start (or resume) that overrides the skillbase
+        version's failing test conversations, when they fail."""
+        campaign = self.get_object(request, object_id)
+        if campaign is None or not has_role(request.user, campaign.organization_id, Role.ADMIN):
+            return None
+        version = campaign.skillbase.current_version
+        run = version.latest_test_run() if version else None
+        if run is None or run.status not in (run.Status.FAILED, run.Status.ERROR):
+            return None
+        return {"verb": "resume" if campaign.status == Campaign.Status.PAUSED else "start", "summary": run.summary()}
 
     def control_view(self, request, object_id, verb):
         campaign = self.get_object(request, object_id)
@@ -155,7 +169,8 @@ class CampaignAdmin(ContactFilesMixin, OrganizationScopedAdmin, admin.ModelAdmin
             raise Http404
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
-        problem = run_control(campaign, verb, user=request.user)
+        override = verb in ("start", "resume") and request.POST.get("override_tests") == "1"
+        problem = run_control(campaign, verb, user=request.user, override_tests=override)
         self.message_user(request, f"{campaign}: {problem or CONTROL_DONE[verb]}", messages.ERROR if problem else messages.SUCCESS)
         return redirect("admin:campaigns_campaign_change", campaign.pk)
 

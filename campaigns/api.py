@@ -52,6 +52,15 @@ CAMPAIGN_STATUS = inline_serializer(
     "CampaignStatus",
     {"status": serializers.CharField(help_text="draft, running, paused, completed or cancelled"), "status_reason": serializers.CharField()},
 )
+
+
+class StartOptionsSerializer(serializers.Serializer):
+    override_failing_tests = serializers.BooleanField(
+        required=False, help_text=gettext_lazy("Start although the skillbase version's test conversations fail (admins only; audited).")
+    )
+
+
+START_OPTIONS = StartOptionsSerializer
 CAMPAIGN_REFUSED = OpenApiResponse(
     inline_serializer(
         "CampaignRefused",
@@ -82,12 +91,19 @@ class CampaignViewSet(OrganizationScopedViewSet):
             return _refused(_("The campaign's calls are referred to elsewhere, so it cannot be deleted; cancel it instead."))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: CAMPAIGN_STATUS, 409: CAMPAIGN_REFUSED})
+    @extend_schema(
+        request=START_OPTIONS, responses={200: CAMPAIGN_STATUS, 400: OpenApiResponse(description="A bad option."), 409: CAMPAIGN_REFUSED}
+    )
     @action(detail=True, methods=["post"], filter_backends=[])
     def start(self, request, pk=None):
-        """Start a draft campaign. Refused, with the problems listed, when it is not ready."""
+        """Start a draft campaign. Refused, with the problems listed, when it is not ready. The
+        skillbase version's test conversations must pass, unless an admin of the organization sets
+        ``override_failing_tests`` (audited)."""
         campaign = self.get_object()
-        if problems := campaign.control("start", user=request.user):
+        options = StartOptionsSerializer(data=request.data)
+        options.is_valid(raise_exception=True)
+        override = options.validated_data.get("override_failing_tests", False)
+        if problems := campaign.control("start", user=request.user, override_tests=override):
             return _refused(str(Campaign.CONTROLS["start"]), problems)
         return _status(campaign)
 
@@ -100,12 +116,19 @@ class CampaignViewSet(OrganizationScopedViewSet):
             return _refused(str(Campaign.CONTROLS["pause"]), problems)
         return _status(campaign)
 
-    @extend_schema(request=None, responses={200: CAMPAIGN_STATUS, 409: CAMPAIGN_REFUSED})
+    @extend_schema(
+        request=START_OPTIONS, responses={200: CAMPAIGN_STATUS, 400: OpenApiResponse(description="A bad option."), 409: CAMPAIGN_REFUSED}
+    )
     @action(detail=True, methods=["post"], filter_backends=[])
     def resume(self, request, pk=None):
-        """Resume a paused campaign. Refused, with the problems listed, when it is not ready."""
+        """Resume a paused campaign. Refused, with the problems listed, when it is not ready. The
+        skillbase version's test conversations must pass, unless an admin of the organization sets
+        ``override_failing_tests`` (audited)."""
         campaign = self.get_object()
-        if problems := campaign.control("resume", user=request.user):
+        options = StartOptionsSerializer(data=request.data)
+        options.is_valid(raise_exception=True)
+        override = options.validated_data.get("override_failing_tests", False)
+        if problems := campaign.control("resume", user=request.user, override_tests=override):
             return _refused(str(Campaign.CONTROLS["resume"]), problems)
         return _status(campaign)
 

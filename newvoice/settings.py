@@ -260,6 +260,10 @@ NEWVOICE_DIALERS = {
 # taking the ended call and returning how much its priced cost adds to its campaign's spend. Loaded
 # by path, as the dialers are, so campaigns never imports the analytics app above it.
 NEWVOICE_CALL_MEASURER = "analytics.call_metrics.measure_ended_call"
+# What holds a skillbase's test conversations (text mode, the production agent): a function taking
+# (config, tests, default_timezone=) and returning a skillbases.testing.Run per test. By path, so
+# skillbases never imports the agent above it.
+SKILLBASE_TEST_RUNNER = "voiceagent.skillbase_tests.run_conversations"
 # Environment variables a skillbase may name as its language model's key (`llm.api_key_env`): only
 # these are ever read for a skillbase and sent to its provider. An administrator lists them.
 # A Piper voice (.onnx, with its .onnx.json beside it) for skillbases whose voice is "local" in

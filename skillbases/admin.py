@@ -7,15 +7,15 @@ from django.db.models import Count
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import JSON
 from import_export.tmp_storages import CacheStorage
 
 from skillbases.files import SkillbaseJSON, file_problem
-from skillbases.forms import SkillbaseConfirmImportForm, SkillbaseForm, SkillbaseImportForm
-from skillbases.models import Skillbase, SkillbaseVersion
+from skillbases.forms import SkillbaseConfirmImportForm, SkillbaseForm, SkillbaseImportForm, SkillbaseTestForm
+from skillbases.models import Skillbase, SkillbaseTest, SkillbaseVersion
 from skillbases.resources import SkillbaseResource
 from skillbases.schemas import LLM_PROVIDERS, SECTIONS
 from tenancy.admin_scoping import (
@@ -49,13 +49,96 @@ class LLMProviderFilter(admin.SimpleListFilter):
 
 class SkillbaseVersionInline(ReadOnlyInline, admin.TabularInline):
     model = SkillbaseVersion
-    fields = ("version", "author", "note", "created_at")
+    fields = ("version", "author", "note", "created_at", "tests")
     readonly_fields = fields
     max_rows = 20
     verbose_name_plural = _("latest versions")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("author")
+
+    @admin.display(description=_("tests"))
+    def tests(self, obj) -> str:
+        run = obj.latest_test_run()
+        if run is None:
+            return "—"
+        url = reverse("admin:skillbases_skillbaseversion_change", args=[obj.pk])
+        return format_html('<a href="{}#tests">{}</a>', url, test_run_summary(run))
+
+
+def test_run_summary(run) -> str:
+    if run is None:
+        return "—"
+    colour = {"passed": "#2e7d32", "failed": "#c62828", "error": "#c62828"}.get(run.status, "#666")
+    return format_html('<strong style="color: {}">{}</strong>', colour, run.summary())
+
+
+def test_run_details(run) -> str:
+    """Each test of a run: passed or why not, and the conversation as it went."""
+    if run is None:
+        return _("No test conversations have run on this version.")
+    if run.status == run.Status.ERROR:
+        return format_html('<p class="errornote">{}</p>', run.summary())
+    items = []
+    for result in run.results:
+        failures = format_html_join("", "<li>{}</li>", ((failure,) for failure in result["failures"]))
+        transcript = format_html_join(
+            "",
+            "<div><b>{}</b> {}</div>",
+            ((_("bot:") if line["role"] == "bot" else _("callee:"), line["text"] or "…") for line in result["transcript"]),
+        )
+        items.append(
+            format_html(
+                '<details class="skillbase-test {}"><summary><strong style="color: {}">{}</strong> — {} <small>({}: {})</small></summary>'
+                '<ul style="margin: 0.3em 0; padding-left: 1.5em">{}</ul><div style="margin: 0.5em 0 1em 1em">{}</div></details>',
+                "passed" if result["passed"] else "failed",
+                "#2e7d32" if result["passed"] else "#c62828",
+                _("passed") if result["passed"] else _("failed"),
+                result["name"],
+                _("outcome"),
+                result["outcome"] or "—",
+                failures,
+                transcript,
+            )
+        )
+    return format_html("<p>{}</p>{}", test_run_summary(run), format_html_join("", "{}", ((item,) for item in items)))
+
+
+class SkillbaseTestInline(admin.StackedInline):
+    """Edited with the skillbase, by whoever may change it (the organization's roles, not Django's
+    per-model permissions)."""
+
+    model = SkillbaseTest
+    form = SkillbaseTestForm
+    extra = 0
+
+    def _parent(self):
+        return self.admin_site.get_model_admin(self.parent_model)
+
+    def has_view_permission(self, request, obj=None):
+        return self._parent().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return obj is not None and self._parent().has_change_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is not None and self._parent().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is not None and self._parent().has_change_permission(request, obj)
+
+    def get_queryset(self, request):
+        return scope_queryset(super().get_queryset(request), request.user)
+
+    fields = (
+        ("name", "position"),
+        "lines",
+        ("variables", "timezone", "at"),
+        ("outcome", "collected", "not_collected"),
+        ("reached", "avoided"),
+        ("says", "never_says"),
+    )
+    verbose_name_plural = _("test conversations (run on every saved version)")
 
 
 @admin.register(Skillbase)
@@ -74,7 +157,7 @@ class SkillbaseAdmin(OrganizationScopedAdmin, ImportExportMixin, admin.ModelAdmi
         (_("LLM"), {"fields": ("llm",)}),
         (_("Dates"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
-    inlines = [SkillbaseVersionInline]
+    inlines = [SkillbaseTestInline, SkillbaseVersionInline]
 
     resource_classes = [SkillbaseResource]
     import_formats = [SkillbaseJSON]
@@ -87,6 +170,11 @@ class SkillbaseAdmin(OrganizationScopedAdmin, ImportExportMixin, admin.ModelAdmi
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(campaign_count=Count("campaigns"))
+
+    def get_inlines(self, request, obj):
+        # Tests are checked against the saved configuration: written once there is one.
+        inlines = super().get_inlines(request, obj)
+        return inlines if obj is not None else [i for i in inlines if i is not SkillbaseTestInline]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -191,12 +279,16 @@ class SkillbaseVersionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_filter = (("organization", ScopedRelatedFieldListFilter), ("skillbase", ScopedRelatedFieldListFilter))
     list_select_related = ("skillbase", "author")
     search_fields = ("name", "note")
-    fields = ("skillbase", "version", "name", "author", "note", "created_at", "config_json")
+    fields = ("skillbase", "version", "name", "author", "note", "created_at", "test_results", "config_json")
     readonly_fields = fields
     actions = ["roll_back"]
 
     def has_rollback_permission(self, request, obj=None) -> bool:
         return self.has_role(request, Role.OPERATOR, obj)
+
+    @admin.display(description=_("test conversations"))
+    def test_results(self, obj) -> str:
+        return format_html('<div id="tests">{}</div>', test_run_details(obj.latest_test_run()))
 
     @admin.display(description=_("configuration"))
     def config_json(self, obj) -> str:

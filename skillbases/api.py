@@ -11,11 +11,15 @@ from skillbases.schemas import ConfigError, validate_config
 from skillbases.serializers import (
     ConfigCheckSerializer,
     ConfigSerializer,
+    ConversationTestSerializer,
     RollbackResultSerializer,
     RollbackSerializer,
     SkillbaseSerializer,
     SkillbaseVersionSerializer,
+    TestRunSerializer,
 )
+from skillbases.tasks import replace_tests, run_tests_now
+from skillbases.testing import validate_tests
 from tenancy.api import OrganizationScopedViewSet
 
 CONFLICT = OpenApiResponse(description="The skillbase is used by campaigns; the reason names them.")
@@ -50,6 +54,39 @@ class SkillbaseViewSet(OrganizationScopedViewSet):
         versions = skillbase.versions.select_related("author").order_by("-version")
         page = self.paginate_queryset(versions)
         return self.get_paginated_response(SkillbaseVersionSerializer(page, many=True).data)
+
+    @extend_schema(responses=ConversationTestSerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None, url_path="tests")
+    def tests(self, request, pk=None):
+        """The skillbase's test conversations, in the order they run."""
+        skillbase = self.get_object()
+        return Response([{"name": row.name, **row.spec} for row in skillbase.tests.order_by("position", "pk")])
+
+    @extend_schema(
+        request=ConversationTestSerializer(many=True),
+        responses={
+            200: ConversationTestSerializer(many=True),
+            400: OpenApiResponse(description="Each problem, by the test's index and path."),
+        },
+    )
+    @tests.mapping.put
+    def replace_tests(self, request, pk=None):
+        """Replace every test conversation at once (nothing is saved unless all of them are
+        valid for the current configuration); the current version runs them again."""
+        skillbase = self.get_object()
+        try:
+            tests = validate_tests(request.data, skillbase.parsed_config())
+        except ConfigError as exc:
+            raise serializers.ValidationError({"tests": [str(issue) for issue in exc.issues]}) from None
+        replace_tests(skillbase, tests)
+        return Response([{"name": test.name, **test.model_dump(mode="json", exclude={"name"})} for test in tests])
+
+    @extend_schema(request=None, responses=TestRunSerializer)
+    @action(detail=True, methods=["post"], filter_backends=[], url_path="run-tests")
+    def run_tests(self, request, pk=None):
+        """Run the test conversations on the current version now and answer with the results."""
+        skillbase = self.get_object()
+        return Response(TestRunSerializer(run_tests_now(skillbase.current_version)).data)
 
     @extend_schema(
         request=RollbackSerializer,

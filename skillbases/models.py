@@ -7,6 +7,7 @@ from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from skillbases.schemas import SECTIONS, ConfigError, SkillbaseConfig, validate_config
+from skillbases.testing import ConversationTest, validate_test
 from tenancy.models import AuditEntry
 from tenancy.scoping import OwnedModel
 
@@ -129,7 +130,24 @@ class Skillbase(OwnedModel):
                     note=note,
                 )
                 self._record_version(last, author=author, note=note)
+                self.tests_changed()
         self._loaded_config = copy.deepcopy(self.config_dict())
+
+    def tests_changed(self) -> None:
+        """The current version's test conversations are run again, on the background worker
+        (``skillbases.tasks.run_tests``), once the change is committed: a new version, a test added,
+        edited or removed. One queued run per version: it reads the tests as they are when it runs."""
+        version = self.current_version
+        if version is None or not self.tests.exists() or version.test_runs.filter(status=SkillbaseTestRun.Status.QUEUED).exists():
+            return
+        run = SkillbaseTestRun.objects.create(organization_id=version.organization_id, version=version)
+
+        def hand_over() -> None:
+            from django_q.tasks import async_task
+
+            async_task("skillbases.tasks.run_tests", run.pk, task_name=f"skillbase-tests-{run.pk}")
+
+        transaction.on_commit(hand_over)
 
     def _record_version(self, previous: "SkillbaseVersion | None", *, author, note: str) -> None:
         """The audit entry of a new version: the version numbers and the sections that changed."""
@@ -182,3 +200,109 @@ class SkillbaseVersion(OwnedModel):
 
     def parsed_config(self) -> SkillbaseConfig:
         return validate_config(self.config)
+
+    def latest_test_run(self) -> "SkillbaseTestRun | None":
+        return self.test_runs.order_by("-pk").first()
+
+
+class SkillbaseTest(OwnedModel):
+    """A test conversation a skillbase carries: callee lines and what must come of them
+    (``skillbases.testing``). Every saved version runs them all."""
+
+    skillbase = models.ForeignKey(Skillbase, on_delete=models.CASCADE, related_name="tests", verbose_name=_("skillbase"))
+    name = models.CharField(_("name"), max_length=200)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    # lines, variables, timezone, at, expect: see skillbases.testing.ConversationTest.
+    spec = models.JSONField(_("conversation"), default=dict)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("test conversation")
+        verbose_name_plural = _("test conversations")
+        ordering = ["skillbase", "position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["skillbase", "name"], name="skillbasetest_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_test(self, config: SkillbaseConfig | None = None) -> ConversationTest:
+        return validate_test({"name": self.name, **(self.spec or {})}, config)
+
+    def clean(self) -> None:
+        if not self.skillbase_id:
+            return
+        try:
+            test = self.as_test(self.skillbase.parsed_config())
+        except ConfigError as exc:
+            raise ValidationError([str(issue) for issue in exc.issues]) from None
+        self.spec = test.model_dump(mode="json", exclude={"name"})
+
+    def save(self, *args, **kwargs) -> None:
+        self.organization_id = self.skillbase.organization_id
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.skillbase.tests_changed()
+
+    def delete(self, *args, **kwargs):
+        skillbase = self.skillbase
+        with transaction.atomic():
+            deleted = super().delete(*args, **kwargs)
+            skillbase.tests_changed()
+        return deleted
+
+
+class SkillbaseTestRun(OwnedModel):
+    """One run of a skillbase's test conversations against one of its versions."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        PASSED = "passed", _("Passed")
+        FAILED = "failed", _("Failed")
+        ERROR = "error", _("Could not run")
+
+    version = models.ForeignKey(SkillbaseVersion, on_delete=models.CASCADE, related_name="test_runs", verbose_name=_("version"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(_("tests"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    # Per test: name, passed, failures, outcome, steps, collected, transcript and the test as it ran.
+    results = models.JSONField(_("results"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("queued"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("test run")
+        verbose_name_plural = _("test runs")
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.version} tests: {self.get_status_display()}"
+
+    def summary(self) -> str:
+        if self.status == self.Status.ERROR:
+            return _("could not run: %(error)s") % {"error": self.error}
+        if self.status in (self.Status.QUEUED, self.Status.RUNNING):
+            return str(self.get_status_display())
+        return _("%(passed)d of %(total)d passed") % {"passed": self.total - self.failed, "total": self.total}
+
+    def problems(self) -> list[str]:
+        if self.status == self.Status.ERROR:
+            return [
+                _("The test conversations of version %(version)d could not run: %(error)s")
+                % {"version": self.version.version, "error": self.error}
+            ]
+        if self.status != self.Status.FAILED:
+            return []
+        lines = [
+            _("Test '%(test)s' fails: %(failures)s") % {"test": result["name"], "failures": " ".join(result["failures"])}
+            for result in self.results
+            if not result["passed"]
+        ]
+        head = _("%(failed)d of %(total)d test conversations of version %(version)d fail.") % {
+            "failed": self.failed,
+            "total": self.total,
+            "version": self.version.version,
+        }
+        return [head, *lines]

@@ -16,6 +16,12 @@ class Outcome(models.TextChoices):
     DECLINED = "declined", _("Declined")
     INVALID_NUMBER = "invalid_number", _("Invalid number")
     OPTED_OUT = "opted_out", _("Opted out")
+    # The callee answered but gave nothing the bot could use (silence, or nothing understood):
+    # retried by the policy, never counted as a failure of the engine.
+    NO_RESPONSE = "no_response", _("No response")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+    HUMAN_REQUESTED = "human_requested", _("Asked for a person")
+    OTHER_LANGUAGE = "other_language", _("Speaks another language")
     FAILED = "failed", _("Failed")
     LOST = "lost", _("Lost")
 
@@ -23,12 +29,24 @@ class Outcome(models.TextChoices):
 # What a flow's end step may report; the rest come from the line (unanswered) or the engine (lost).
 FLOW_OUTCOMES = tuple(
     outcome.value
-    for outcome in (Outcome.SUCCESS, Outcome.REFUSAL, Outcome.CALLBACK_REQUESTED, Outcome.OPTED_OUT, Outcome.VOICEMAIL, Outcome.FAILED)
+    for outcome in (
+        Outcome.SUCCESS,
+        Outcome.REFUSAL,
+        Outcome.CALLBACK_REQUESTED,
+        Outcome.OPTED_OUT,
+        Outcome.VOICEMAIL,
+        Outcome.NO_RESPONSE,
+        Outcome.WRONG_NUMBER,
+        Outcome.HUMAN_REQUESTED,
+        Outcome.OTHER_LANGUAGE,
+        Outcome.FAILED,
+    )
 )
 # Outcomes that count against a campaign's failure threshold, and those that mean nobody was reached.
 FAILURE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.LOST, Outcome.INVALID_NUMBER})
 UNREACHED_OUTCOMES = frozenset({Outcome.NO_ANSWER, Outcome.BUSY, Outcome.DECLINED, Outcome.INVALID_NUMBER, Outcome.FAILED, Outcome.LOST})
 # A retry policy may retry these; the others are final (the contact answered, or cannot be reached).
 RETRYABLE = tuple(
-    outcome.value for outcome in (Outcome.NO_ANSWER, Outcome.BUSY, Outcome.FAILED, Outcome.LOST, Outcome.VOICEMAIL, Outcome.DECLINED)
+    outcome.value
+    for outcome in (Outcome.NO_ANSWER, Outcome.BUSY, Outcome.FAILED, Outcome.LOST, Outcome.VOICEMAIL, Outcome.DECLINED, Outcome.NO_RESPONSE)
 )

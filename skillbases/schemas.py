@@ -9,11 +9,14 @@ meant for whoever edits the config, not for a programmer.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 import string
+import zoneinfo
 from collections import deque
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from django.conf.locale import LANG_INFO
@@ -27,7 +30,7 @@ from skillbases.config_errors import ConfigError, ConfigIssue, issues_from_pydan
 from skillbases.outcomes import FLOW_OUTCOMES
 
 # Intents the flow engine recognises without the skillbase defining them (it may extend them).
-BUILTIN_INTENTS = ("collected", "opt_out", "callback", "silence")
+BUILTIN_INTENTS = ("collected", "opt_out", "callback", "silence", "yes", "no", "robot", "human", "wrong_person", "repeat")
 # Variables every template may use besides the flow's declared ones and collected fields.
 BUILTIN_VARIABLES = ("name", "phone", "company", "agent_name")
 COLLECT_TYPES = ("text", "datetime", "date", "time", "number", "phone", "email", "yes_no")
@@ -64,6 +67,11 @@ def _language_hint(value: str) -> str | None:
     return candidate if match and match["lang"] in LANG_INFO and candidate != value else None
 
 
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 LanguageTag = Annotated[str, Field(max_length=35)]
 Identifier = Annotated[str, Field(pattern=_IDENTIFIER)]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -71,6 +79,50 @@ NonEmpty = Annotated[str, Field(min_length=1, max_length=2000)]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(r"^(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})$")
+
+
+def parse_hours(value: str) -> tuple[dt.time, dt.time | None]:
+    """ "09:00-21:00" as (opening, closing); closing None means midnight ("24:00"). ValueError says why not."""
+    match = _HOURS.match(value.strip())
+    if not match:
+        raise ValueError(f"'{value}' is not opening hours; write them like '09:00-21:00'.")
+    times = []
+    for part in (match["start"], match["end"]):
+        hour, minute = (int(x) for x in part.split(":"))
+        if (hour, minute) == (24, 0) and part is match["end"]:
+            times.append(None)
+        elif hour > 23 or minute > 59:
+            raise ValueError(f"'{part}' in '{value}' is not a time of day.")
+        else:
+            times.append(dt.time(hour, minute))
+    opening, closing = times
+    if closing is not None and closing <= opening:
+        raise ValueError(f"'{value}' closes before it opens; hours past midnight are two intervals, e.g. '20:00-24:00' and '00:00-02:00'.")
+    return opening, closing
+
+
+def _check_week(week: dict[str, list[str]]) -> dict[str, list[str]]:
+    problems = []
+    for day, intervals in week.items():
+        spans = []
+        for text in intervals:
+            try:
+                opening, closing = parse_hours(text)
+            except ValueError as exc:
+                problems.append(f"{day}: {exc}")
+                continue
+            spans.append((opening, closing or dt.time.max, text))
+        spans.sort()
+        for (_a, end, first), (start, _b, second) in zip(spans, spans[1:], strict=False):
+            if start < end:
+                problems.append(f"{day}: '{first}' and '{second}' overlap.")
+    if problems:
+        raise ValueError(" ".join(problems))
+    return week
 
 
 class ContextConfig(_Section):
@@ -84,8 +136,25 @@ class ContextConfig(_Section):
     language: LanguageTag = "en-US"
     facts: list[NonEmpty] = Field(default_factory=list, max_length=100)
     rules: list[NonEmpty] = Field(default_factory=list, max_length=100)
+    # Where the business is, for its opening hours ('' reads them in the callee's zone).
+    timezone: str = Field(default="", max_length=64)
+    # When the business can receive people, per weekday: {"mon": ["09:00-21:00"], ...}; a day left
+    # out (or with no intervals) is closed. Empty: times collected for a visit are not checked.
+    opening_hours: dict[Literal[WEEKDAYS], list[str]] = Field(default_factory=dict)  # type: ignore[valid-type]
 
     _check_language = field_validator("language")(check_language)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value and value not in _zones():
+            raise ValueError(f"'{value}' is not a time zone; use a name like 'Europe/Moscow' or 'America/New_York'.")
+        return value
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return _check_week(value)
 
 
 class Transition(_Section):
@@ -97,6 +166,15 @@ class CollectField(_Section):
     field: Identifier
     type: Literal[COLLECT_TYPES] = "text"  # type: ignore[valid-type]
     required: bool = True
+    # A moment that must fall within the context's opening hours (a visit). Unset: yes for datetime
+    # and time fields, except the callback time (callback_at), which the calling window governs.
+    within_hours: bool | None = None
+
+    @property
+    def checks_hours(self) -> bool:
+        if self.within_hours is not None:
+            return self.within_hours and self.type in ("datetime", "time")
+        return self.type in ("datetime", "time") and self.field != "callback_at"
 
 
 class Step(_Section):
@@ -152,11 +230,30 @@ class Limits(_Section):
     silence_timeout_seconds: float = Field(default=8.0, ge=1, le=60)
 
 
+class Replies(_Section):
+    """What the bot says off script; each left empty is said in the built-in words of the bot's language.
+    Templates, like a step's ``say``; the step's question is asked again after each that continues."""
+
+    robot: str = Field(default="", max_length=500)  # "are you a robot?": the honest answer
+    human: str = Field(default="", max_length=500)  # "a person, please": offer a person's call back
+    human_booked: str = Field(default="", max_length=500)  # ...accepted: ends the call
+    wrong_person: str = Field(default="", max_length=500)  # ends the call
+    off_topic: str = Field(default="", max_length=500)
+    unknown_question: str = Field(default="", max_length=500)  # a question the facts do not answer
+    closed: str = Field(default="", max_length=500)  # a time outside the opening hours
+    past: str = Field(default="", max_length=500)  # a time already gone
+    silence: str = Field(default="", max_length=500)  # the last silence: ends the call (no_response)
+
+
 class FlowConfig(_Section):
     """The script: steps, what moves between them, and what to do when nothing matches."""
 
     start: Identifier
     variables: list[Identifier] = Field(default_factory=list, max_length=50)
+    # What to say instead of a variable the contact has no value for ("service": "одну из наших
+    # процедур"); without one the variable is left out with the preposition before it.
+    variable_fallbacks: dict[Identifier, Annotated[str, Field(max_length=200)]] = Field(default_factory=dict)
+    replies: Replies = Field(default_factory=Replies)
     steps: list[Step] = Field(min_length=1, max_length=200)
     intents: dict[Identifier, dict[str, list[NonEmpty]]] = Field(default_factory=dict)
     fallback: Fallback = Field(default_factory=Fallback)
@@ -271,7 +368,13 @@ def _check_templates(flow: FlowConfig) -> list[ConfigIssue]:
     templates = [(f"flow.steps[{i}].say", s.say) for i, s in enumerate(flow.steps)]
     templates += [(f"flow.steps[{i}].instructions", s.instructions) for i, s in enumerate(flow.steps)]
     templates += [("flow.fallback.reprompt", flow.fallback.reprompt), ("flow.voicemail.message", flow.voicemail.message)]
-    issues = []
+    templates += [(f"flow.replies.{name}", text) for name, text in flow.replies.model_dump().items()]
+    templates += [(f"flow.variable_fallbacks.{name}", text) for name, text in flow.variable_fallbacks.items()]
+    issues = [
+        ConfigIssue(f"flow.variable_fallbacks.{name}", _unknown_variable(name, known))
+        for name in flow.variable_fallbacks
+        if name not in known
+    ]
     for path, text in templates:
         try:
             names = template_variables(text)
@@ -426,7 +529,22 @@ def validate_config(data: dict[str, Any]) -> SkillbaseConfig:
         if "flow" not in {section_of(i.path) for i in issues}:
             issues += _check_flow(FlowConfig.model_validate(data["flow"]))
         raise ConfigError(issues) from None
-    issues = _check_flow(config.flow)
+    issues = _check_flow(config.flow) + _check_facts(config)
     if issues:
         raise ConfigError(issues)
     return config
+
+
+def _check_facts(config: SkillbaseConfig) -> list[ConfigIssue]:
+    """Facts may name the contact's variables ("Your appointment is on {appointment_time}")."""
+    known = config.flow.known_variables()
+    issues = []
+    for i, fact in enumerate(config.context.facts):
+        path = f"context.facts[{i}]"
+        try:
+            names = template_variables(fact)
+        except ValueError as exc:
+            issues.append(ConfigIssue(path, _template_problem(exc)))
+            continue
+        issues += [ConfigIssue(path, _unknown_variable(name, known)) for name in dict.fromkeys(names) if name not in known]
+    return issues

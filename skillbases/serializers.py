@@ -1,9 +1,10 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from skillbases.models import Skillbase, SkillbaseVersion
+from skillbases.models import Skillbase, SkillbaseTestRun, SkillbaseVersion
 from skillbases.schemas import SECTIONS, ConfigError, validate_config
 from tenancy.api import OwnedSerializer
 
@@ -78,13 +79,51 @@ class SkillbaseSerializer(OwnedSerializer):
         return skillbase
 
 
+class TestResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    passed = serializers.BooleanField()
+    failures = serializers.ListField(child=serializers.CharField())
+    outcome = serializers.CharField(allow_blank=True)
+    steps = serializers.ListField(child=serializers.CharField())
+    collected = serializers.DictField()
+    transcript = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+
+
+class TestRunSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.version", read_only=True)
+    results = TestResultSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = SkillbaseTestRun
+        fields = ["id", "version", "status", "total", "failed", "error", "results", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
 class SkillbaseVersionSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.username", read_only=True, allow_null=True, default=None)
+    tests = serializers.SerializerMethodField(help_text=_("The latest run of the skillbase's test conversations on this version."))
 
     class Meta:
         model = SkillbaseVersion
-        fields = ["version", "author", "note", "created_at"]
+        fields = ["version", "author", "note", "created_at", "tests"]
         read_only_fields = fields
+
+    @extend_schema_field(TestRunSerializer(allow_null=True))
+    def get_tests(self, version):
+        run = version.latest_test_run()
+        return TestRunSerializer(run).data if run else None
+
+
+class ConversationTestSerializer(serializers.Serializer):
+    """One test conversation (skillbases.testing.ConversationTest): callee lines ("" is silence),
+    the contact's variables, time zone and moment, and what must come of it."""
+
+    name = serializers.CharField(max_length=200)
+    lines = serializers.ListField(child=serializers.CharField(allow_blank=True, max_length=500, trim_whitespace=False))
+    variables = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    timezone = serializers.CharField(required=False, allow_blank=True)
+    at = serializers.CharField(required=False, allow_blank=True, help_text=_("When the call happens, YYYY-MM-DD HH:MM on its clock."))
+    expect = serializers.DictField(required=False, help_text=_("outcome, collected, not_collected, reached, avoided, says, never_says."))
 
 
 class RollbackSerializer(serializers.Serializer):

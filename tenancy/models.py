@@ -473,6 +473,7 @@ class AuditEntry(models.Model):
         SKILLBASE_CREATED = "skillbase_created", _("Skillbase created")
         SKILLBASE_CHANGED = "skillbase_changed", _("Skillbase changed")
         CAMPAIGN_STARTED = "campaign_started", _("Campaign started")
+        TESTS_OVERRIDDEN = "tests_overridden", _("Started despite failing test conversations")
         CAMPAIGN_PAUSED = "campaign_paused", _("Campaign paused")
         CAMPAIGN_RESUMED = "campaign_resumed", _("Campaign resumed")
         CAMPAIGN_CANCELLED = "campaign_cancelled", _("Campaign cancelled")

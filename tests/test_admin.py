@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from analytics.models import CallMetrics, DailyCallStats, DailyStepStats, Price, StepReached
 from campaigns.models import Call, CallLog, CallRecording, CallTask, Campaign, ContactImport, DoNotCallEntry
-from skillbases.models import Skillbase, SkillbaseVersion
+from skillbases.models import Skillbase, SkillbaseTest, SkillbaseTestRun, SkillbaseVersion
 from skillbases.schemas import ConfigError, validate_config
 from tenancy.models import ApiToken, AuditEntry, Membership, Organization, Role
 
@@ -23,7 +23,8 @@ PROJECT_MODELS = sorted((model for model in admin.site._registry if model._meta.
 READ_ONLY_MODELS = {SkillbaseVersion, Call, CallMetrics, CallLog, ContactImport, AuditEntry}
 # The step funnel's rows repeat CallMetrics.steps_reached, which the call's pages show.
 # Figures shown on the call pages and the dashboard; a call's recording is played on its call page.
-NOT_IN_ADMIN = {StepReached, DailyCallStats, DailyStepStats, CallRecording}
+# A skillbase's test conversations are written on its page; their runs are shown on the version's.
+NOT_IN_ADMIN = {StepReached, DailyCallStats, DailyStepStats, CallRecording, SkillbaseTest, SkillbaseTestRun}
 
 
 def url(model, view: str, *args) -> str:
@@ -238,6 +239,8 @@ def skillbase_form_data(organization, config, *, name="Welcome bot", note="", **
         **{section: json.dumps(config.get(section, {})) for section in ("context", "flow", "voice", "llm")},
         "versions-TOTAL_FORMS": "0",
         "versions-INITIAL_FORMS": "0",
+        "tests-TOTAL_FORMS": "0",
+        "tests-INITIAL_FORMS": "0",
     }
     return {**data, **extra}
 

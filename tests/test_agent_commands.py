@@ -1,6 +1,7 @@
 """``manage.py chat`` and ``manage.py run_agent`` as a person runs them."""
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -20,14 +21,15 @@ def chat(monkeypatch, *args, stdin: str) -> str:
 def test_chat_walks_the_script_from_stdin(monkeypatch, salon):
     out = chat(monkeypatch, "Лилия", "--var", "name=Анна", "--var", "service=маникюр", stdin="да\nдавайте\nзавтра в 12\nнет\n")
     assert "bot> Здравствуйте, Анна!" in out
-    assert "[record_field(field='slot', value='завтра в 12')]" in out
+    # The engine records what it understood: tomorrow at noon, on the callee's clock.
+    assert re.search(r"\[record_field\(field='slot', value='\d{4}-\d\d-\d\dT12:00:00\+03:00'\)\]", out), out
     assert "[ended: outcome success, steps greeting > offer > pick_time > booked > farewell]" in out
 
 
 def test_chat_by_id_ends_on_eof_and_can_hide_tools(monkeypatch, salon):
     out = chat(monkeypatch, str(salon.pk), "--quiet-tools", stdin="не знаю\n")
     assert "goto_step" not in out
-    assert "Простите, не расслышала" in out
+    assert "Простите, не совсем поняла. Повторите, пожалуйста?" in out
     assert "[ended: outcome -, steps greeting]" in out
 
 

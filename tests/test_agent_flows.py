@@ -39,6 +39,13 @@ def tomorrow_at(hour: int, minute: int = 0, tz: str = "Europe/Moscow") -> dt.dat
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=ZoneInfo(tz))
 
 
+def next_weekday_at(weekday: int, hour: int, tz: str) -> dt.datetime:
+    """The coming ``weekday`` (0 = Monday; a week ahead when it is today) at ``hour``."""
+    today = dt.datetime.now(ZoneInfo(tz)).date()
+    day = today + dt.timedelta(days=(weekday - today.weekday()) % 7 or 7)
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=ZoneInfo(tz))
+
+
 # The salon
 
 
@@ -100,9 +107,15 @@ async def test_salon_opt_out_from_any_step(turns):
 
 
 async def test_salon_fallback_reprompts_then_gives_up():
-    state, said, _tools = await talk(SALON, SALON_CONTACT, ["что?", "ммм", "эээ"])
-    assert said[1:3] == ["Простите, не расслышала. Повторите, пожалуйста?"] * 2
-    assert state.steps_reached == ["greeting", "not_understood"] and state.outcome == "failed"
+    state, said, _tools = await talk(SALON, SALON_CONTACT, ["ммм", "эээ", "ыы"])
+    assert said[1:3] == ["Простите, не совсем поняла. Повторите, пожалуйста?"] * 2
+    # Nothing understood is not a failure of the engine: its own outcome, retried by the policy.
+    assert state.steps_reached == ["greeting", "not_understood"] and state.outcome == "no_response"
+
+
+async def test_salon_what_repeats_the_step():
+    state, said, _tools = await talk(SALON, SALON_CONTACT, ["что?"])
+    assert said[1] == said[0] and state.steps_reached == ["greeting"] and state.misses == 0
 
 
 async def test_salon_reprompt_then_understood():
@@ -112,7 +125,7 @@ async def test_salon_reprompt_then_understood():
 
 async def test_salon_silence_path():
     state, said, _tools = await talk(SALON, SALON_CONTACT, ["", ""])
-    assert state.steps_reached == ["greeting", "still_there", "not_understood"] and state.outcome == "failed"
+    assert state.steps_reached == ["greeting", "still_there", "no_response"] and state.outcome == "no_response"
     assert said[1] == "Алло, Анна, вы меня слышите?"
 
 
@@ -121,7 +134,7 @@ async def test_salon_max_turns_ends_the_call():
     raw["flow"]["limits"]["max_turns"] = 2
     raw["flow"]["fallback"]["retries"] = 5
     state, _said, _tools = await talk(raw, SALON_CONTACT, ["что?", "что?", "что?"])
-    assert state.steps_reached[-1] == "not_understood" and state.outcome == "failed"
+    assert state.steps_reached[-1] == "not_understood" and state.outcome == "no_response"
 
 
 async def test_salon_voicemail_leaves_the_message():
@@ -153,9 +166,10 @@ async def test_dental_confirm():
 
 
 async def test_dental_reschedule():
-    state, said, _tools = await talk(DENTAL, DENTAL_CONTACT, ["I need to reschedule", "tomorrow at 3 pm"], tz="America/New_York")
+    # A weekday afternoon: the clinic closes at 2 PM on Saturdays and all Sunday.
+    state, said, _tools = await talk(DENTAL, DENTAL_CONTACT, ["I need to reschedule", "Wednesday at 3 pm"], tz="America/New_York")
     assert state.steps_reached == ["reminder", "pick_new_time", "rescheduled"] and state.outcome == "success"
-    assert state.collected == {"new_time": tomorrow_at(15, tz="America/New_York").isoformat()}
+    assert state.collected == {"new_time": next_weekday_at(2, 15, tz="America/New_York").isoformat()}
     assert "3:00 PM" in said[-1]
 
 
@@ -182,7 +196,7 @@ async def test_dental_callback_and_opt_out():
 
 
 async def test_dental_fallback_and_voicemail():
-    state, _said, _tools = await talk(DENTAL, DENTAL_CONTACT, ["what", "huh", "hmm"], tz="America/New_York")
-    assert state.outcome == "failed" and state.steps_reached[-1] == "not_understood"
+    state, _said, _tools = await talk(DENTAL, DENTAL_CONTACT, ["hmm", "umm", "err"], tz="America/New_York")
+    assert state.outcome == "no_response" and state.steps_reached[-1] == "not_understood"
     state, said, _tools = await talk(DENTAL, DENTAL_CONTACT, ["You have reached Dana. Please leave a message after the tone."])
     assert state.outcome == "voicemail" and "Bright Smile" in said[-1]

@@ -412,7 +412,8 @@ async def test_end_call_with_an_unknown_outcome_does_not_end_the_call(openai_ser
         error = openai_server.requests[1].new_tool_results[0]
         assert (
             error["output"]
-            == "Unknown outcome 'not_interested'. Use one of: success, refusal, callback_requested, opted_out, voicemail, failed."
+            == "Unknown outcome 'not_interested'. Use one of: success, refusal, callback_requested, opted_out, voicemail, no_response, "
+            "wrong_number, human_requested, other_language, failed."
         )
         assert said(lines) == ["Поняла, всего доброго!", "Простите, одну секунду."]
         await say(conversation, "Алло?")

@@ -125,6 +125,8 @@ def skillbase_form(org, config, *, name, note="") -> dict:
         **{section: json.dumps(config.get(section, {})) for section in ("context", "flow", "voice", "llm")},
         "versions-TOTAL_FORMS": "0",
         "versions-INITIAL_FORMS": "0",
+        "tests-TOTAL_FORMS": "0",
+        "tests-INITIAL_FORMS": "0",
     }
 
 

@@ -32,7 +32,7 @@ MIX = {
     "declined": 2,
 }
 # What a persona says on its first call: its goal, the line's signal, or what the agent makes of it.
-FIRST_OUTCOME = {**GOALS, **UNANSWERED, "voicemail": "voicemail", "silent": "failed"}
+FIRST_OUTCOME = {**GOALS, **UNANSWERED, "voicemail": "voicemail", "silent": "no_response"}
 
 
 def expected_end(persona: str, campaign: Campaign) -> tuple[str, str, int]:

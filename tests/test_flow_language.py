@@ -11,10 +11,11 @@ from voiceagent.flow.when import parse_when
 
 PHRASES = compile_phrases(
     {
+        **BUILTIN_PHRASES,
+        # A script's own yes and no, in place of the built-in ones: these tests are about matching.
         "yes": {"ru": ["да", "конечно", "давайте", "интересно", "хочу"], "en": ["yes", "sure", "I can make it"]},
         "no": {"ru": ["нет", "не интересно", "не надо"], "en": ["no", "I can't make it"]},
         "cancel": {"en": ["cancel"]},
-        **BUILTIN_PHRASES,
     }
 )
 MOSCOW = ZoneInfo("Europe/Moscow")

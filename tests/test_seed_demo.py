@@ -182,7 +182,7 @@ def test_salon_flow_has_every_branch():
 
     assert reachable(config) == {step.id for step in flow.steps}
     outcomes = {step.outcome for step in flow.steps if step.end}
-    assert {"success", "refusal", "callback_requested", "opted_out", "failed"} <= outcomes
+    assert {"success", "refusal", "callback_requested", "opted_out", "no_response"} <= outcomes
     assert "service" in flow.variables
 
     # The happy path: greeting -> offer -> pick a time -> booked -> farewell.
@@ -202,7 +202,7 @@ def test_salon_flow_has_every_branch():
 
     assert flow.fallback.retries == 2
     assert "Повторите" in flow.fallback.reprompt
-    assert config.step(flow.fallback.step).outcome == "failed"
+    assert config.step(flow.fallback.step).outcome == "no_response"
     assert flow.voicemail.action == "leave_message" and "салона" in flow.voicemail.message
     assert {"да", "давайте", "запишите"} <= set(flow.intents["yes"]["ru"])
     assert {"нет", "не надо", "не интересно"} <= set(flow.intents["no"]["ru"])
@@ -228,7 +228,7 @@ def test_dental_flow_has_every_branch():
     assert goto(config, start.id, "cancel").outcome == "refusal"
     assert goto(config, start.id, "opt_out").outcome == "opted_out"
     assert goto(config, goto(config, start.id, "callback").id, "collected").outcome == "callback_requested"
-    assert config.step(flow.fallback.step).outcome == "failed"
+    assert config.step(flow.fallback.step).outcome == "no_response"
     assert flow.voicemail.action == "leave_message" and "{appointment_time}" in flow.voicemail.message
 
 

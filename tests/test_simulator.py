@@ -19,6 +19,7 @@ import pytest
 
 from skillbases.schemas import validate_config
 from voiceagent.flow.conversation import Conversation
+from voiceagent.flow.hours import OpeningHours
 from voiceagent.simulated_audio import SimulatedClock, SimulatedPlayout, speaking_seconds
 from voiceagent.simulated_callee import PERSONAS, choose_persona, simulate_call
 from voiceagent.text import TextConversation
@@ -115,6 +116,17 @@ def tomorrow_at(timezone, hour):
     return dt.datetime.combine(day, dt.time(hour), tzinfo=zone)
 
 
+def booked_at(name, hour):
+    """What a willing callee asking for tomorrow at ``hour`` ends up booked for: that time when the
+    business is open then, else the nearest open time the bot offers (and the callee takes)."""
+    config, _variables, timezone = script(name)
+    wanted = tomorrow_at(timezone, hour)
+    hours = OpeningHours(config.context, callee_timezone=timezone)
+    if hours.is_open(wanted):
+        return wanted
+    return hours.nearest(wanted, now=dt.datetime.now(dt.UTC)).astimezone(wanted.tzinfo)
+
+
 def said(result, role):
     return [line.text for line in result.transcript if line.role == role]
 
@@ -130,8 +142,7 @@ ALL_SCRIPTS = pytest.mark.parametrize("name", ["salon", "dental", "parcel"])
 async def test_agree_books_a_time(name):
     result = await call(name, "agree")
     assert (result.persona, result.outcome, result.answered) == ("agree", "success", True)
-    timezone = SCRIPTS[name][2]
-    assert result.collected[BOOKED_FIELD[name]] == tomorrow_at(timezone, 15).isoformat()
+    assert result.collected[BOOKED_FIELD[name]] == booked_at(name, 15).isoformat()
     assert result.state.ended and result.steps_reached[-1] in {s["id"] for s in SCRIPTS[name][0]["flow"]["steps"] if s.get("end")}
     assert result.interruptions == 0 and result.transcript[0].role == "assistant"
     if name == "parcel":
@@ -164,14 +175,15 @@ async def test_opt_out_is_recorded_and_reaches_the_hooks(name):
 
 
 @ALL_SCRIPTS
-async def test_silent_fails_through_the_fallback(name):
+async def test_silent_ends_as_no_response_through_the_fallback(name):
     result = await call(name, "silent")
-    assert result.outcome == "failed" and result.state.ended
+    assert result.outcome == "no_response" and result.state.ended
     assert set(said(result, "user")) == {""}
-    if name == "parcel":  # no silence steps: reprompted (retries: 1), then the engine gives up
-        assert said(result, "assistant")[1] == "Sorry, I didn't catch that. Could you say it again?"
-    else:  # the demos' own path: still_there, then the fallback step
-        assert result.steps_reached[-2:] == ["still_there", "not_understood"]
+    if name == "parcel":  # no silence steps: asked whether it can be heard (retries: 1), then the engine gives up
+        assert said(result, "assistant")[1] == "Hello, can you hear me? Shall we bring them over this week?"
+        assert result.steps_reached == ["hello"]
+    else:  # the demos' own path: still_there, then their no_response ending
+        assert result.steps_reached[-2:] == ["still_there", "no_response"]
 
 
 @pytest.mark.parametrize("name", ["salon", "dental"])
@@ -312,7 +324,7 @@ async def test_a_persona_whose_goal_the_script_cannot_reach_still_ends_within_th
         step["transitions"] = [t for t in step["transitions"] if t["goto"] != "bye_no"]
     stubborn = validate_config(data)
     result = await simulate_call(stubborn, variables, "refuse", timezone=timezone, speed=0)
-    assert result.state.ended and result.outcome == "failed"
+    assert result.state.ended and result.outcome == "no_response"
     assert len(said(result, "user")) <= stubborn.flow.limits.max_turns + stubborn.flow.fallback.retries + 1
 
 

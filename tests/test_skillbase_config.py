@@ -131,7 +131,8 @@ RULES = [
     pytest.param(
         put("flow", "steps", 0, "transitions", 0, "intent", value="maybe"),
         "flow.steps[0].transitions[0].intent",
-        "Intent 'maybe' is not defined: add it to flow.intents or use a built-in intent (collected, opt_out, callback, silence)",
+        "Intent 'maybe' is not defined: add it to flow.intents or use a built-in intent "
+        "(collected, opt_out, callback, silence, yes, no, robot, human, wrong_person, repeat)",
         id="transition-undefined-intent",
     ),
     pytest.param(

@@ -17,7 +17,6 @@ from livekit.agents import Agent, ModelSettings, RunContext, function_tool
 from livekit.agents.llm import StopResponse
 from livekit.agents.llm import ToolError as LLMToolError
 
-from skillbases.schemas import SkillbaseConfig
 from voiceagent.flow.conversation import Conversation, ToolError
 
 logger = logging.getLogger(__name__)
@@ -42,8 +41,10 @@ class NoHooks:
         return None
 
 
-def instructions_for(config: SkillbaseConfig) -> str:
+def instructions_for(conversation: Conversation) -> str:
+    config = conversation.config
     context = config.context
+    engine = conversation.engine
     lines = [
         f"You are {context.agent_name or 'an assistant'}, {context.role} at {context.company}, on an outbound phone call.",
         f"Your goal: {context.goal}",
@@ -52,9 +53,25 @@ def instructions_for(config: SkillbaseConfig) -> str:
         "you collect with record_field; if they ask to be called back, call schedule_callback with the time they said; if "
         "they ask not to be called again, call opt_out; if you reach an answering machine, call handle_voicemail; on the "
         "last step, say it and call end_call with its outcome.",
+        # The same off-script behaviour the offline engine has.
+        "Off script: if the callee asks a question the facts answer, answer it in one short sentence from the facts, then "
+        "ask the current step's question again; a question the facts do not answer: say you cannot tell and ask the "
+        "step's question again; never invent an answer. If asked whether you are a robot or a real person, say honestly "
+        "that you are a virtual assistant, then go on. If they ask for a person, do not take it as a yes: offer that a "
+        "person calls them back, and if they accept, end_call with outcome 'human_requested'. If it is the wrong person "
+        "or number, apologise and end_call with 'wrong_number'. If they are busy or driving, schedule_callback (at the "
+        "time they give, if any). If they speak another language than yours, say one sentence in theirs if you can, "
+        "then end_call with 'other_language'. After repeated silence, end_call with 'no_response'. An answer that gives "
+        "a day and time instead of a yes is a yes with that value: record it. Never say you did not hear a line you heard.",
     ]
-    if context.facts:
-        lines.append("Facts you may use: " + " ".join(f"- {fact}" for fact in context.facts))
+    facts = [engine.render(fact, conversation.state) for fact in context.facts]
+    if facts:
+        lines.append("Facts you may use: " + " ".join(f"- {fact}" for fact in facts))
+    if engine.hours.known:
+        lines.append(
+            f"Opening hours ({engine.hours.zone.key}): {engine.hours.describe('en')}. Book visits only within them and not "
+            "in the past; for a time outside them, say when you are open and offer the nearest open time."
+        )
     if context.rules:
         lines.append("Rules: " + " ".join(f"- {rule}" for rule in context.rules))
     return "\n".join(lines)
@@ -78,7 +95,7 @@ class SkillbaseAgent(Agent):
         # the session started): the greeting must not start on the path that is being replaced.
         self._ready = ready
         self.hooks = hooks or NoHooks()
-        self.base_instructions = instructions_for(conversation.config)
+        self.base_instructions = instructions_for(conversation)
         self._utterance = ""  # all the bot meant to say in its latest utterance
         self._hook_tasks: set[asyncio.Task] = set()
         super().__init__(instructions=self._current_instructions(), **kwargs)

@@ -55,7 +55,7 @@ class FlowLLM(llm.LLM):
             return "", []
         last = chat_ctx.items[-1] if chat_ctx.items else None
         if last is not None and last.type == "message" and last.role == "user":
-            decision = conversation.engine.decide(conversation.state, last.text_content or SILENCE)
+            decision = conversation.engine.decide(conversation.state, last.text_content or SILENCE, now=conversation.now)
             if decision.calls:
                 self._after_tools = decision
                 return "", decision.calls

@@ -278,6 +278,8 @@ class Callee:
             return ""
         if self.persona == "voicemail":
             return self.words["voicemail"] if self.turns == 1 else ""  # then it records, silently
+        if self.persona in ("agree", "interrupt") and self.conversation.state.offer:
+            return self._spoken(self.words["agree"])  # the time it asked for is closed: take the one offered
         route = self._route()
         if not route:
             return self._spoken(self.words["refuse" if self.persona == "refuse" else "agree"])

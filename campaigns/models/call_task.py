@@ -47,6 +47,8 @@ class CallTask(OwnedModel):
     # that does not reach the contact moves the next one to the number dialled.
     other_phones = models.JSONField(_("other numbers"), default=list, blank=True)
     dial_index = models.PositiveSmallIntegerField(_("number dialled next"), default=0, help_text=_("0 is the main number."))
+    # Numbers where the callee said the contact is not to be reached there: never dialled again for them.
+    wrong_phones = models.JSONField(_("wrong numbers"), default=list, blank=True)
     source_row = models.PositiveIntegerField(_("row of the contact file"), null=True, blank=True)
     imported_at = models.DateTimeField(_("imported"), null=True, blank=True)  # one time per import: which file a row came from
     name = models.CharField(_("name"), max_length=200, blank=True)
@@ -93,14 +95,34 @@ class CallTask(OwnedModel):
         numbers = self.numbers
         return numbers[self.dial_index % len(numbers)]
 
+    def _next_right_number(self) -> bool:
+        """Move ``dial_index`` to the next number not known to be wrong; False when none is left."""
+        numbers = self.numbers
+        for step in range(1, len(numbers) + 1):
+            index = (self.dial_index + step) % len(numbers)
+            if numbers[index] not in self.wrong_phones:
+                self.dial_index = index
+                return True
+        return False
+
     def after_call(self, outcome: str, *, callback_at: dt.datetime | None, campaign: "Campaign", now: dt.datetime) -> None:
         """Move on after a call: call back when asked, retry by the campaign's policy (on the contact's
         next number when this one did not reach them), or finish."""
         rules = campaign.retry_rules()
         self.outcome = outcome
-        if outcome in UNREACHED_OUTCOMES and self.other_phones:
-            self.dial_index = (self.dial_index + 1) % len(self.numbers)
-        if outcome == Outcome.CALLBACK_REQUESTED and self.attempts < campaign.max_attempts + CALLBACK_GRACE_ATTEMPTS:
+        another_number = False
+        if outcome == Outcome.WRONG_NUMBER:
+            self.wrong_phones = [*self.wrong_phones, self.number_to_dial]
+            another_number = self._next_right_number()
+        elif outcome in UNREACHED_OUTCOMES and self.other_phones:
+            self._next_right_number()
+        if outcome == Outcome.WRONG_NUMBER:
+            if another_number and self.attempts < campaign.max_attempts:
+                self.status = self.Status.PENDING  # someone else's number: the contact's next one, straight away
+                self.next_attempt_at = now
+            else:
+                self.status = self.Status.COMPLETED
+        elif outcome == Outcome.CALLBACK_REQUESTED and self.attempts < campaign.max_attempts + CALLBACK_GRACE_ATTEMPTS:
             self.status = self.Status.PENDING
             self.next_attempt_at = max(callback_at or now + DEFAULT_CALLBACK_DELAY, now)
         elif outcome in rules and rules[outcome].retry and self.attempts < campaign.max_attempts:

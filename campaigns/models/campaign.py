@@ -14,9 +14,10 @@ from campaigns.dialers import get_dialer
 from campaigns.models.outcomes import FAILURE_OUTCOMES
 from campaigns.policy import parse_retry_policy
 from skillbases.models import Skillbase
+from skillbases.tasks import failing_tests
 from tenancy import audit
-from tenancy.models import AuditEntry
-from tenancy.scoping import OwnedModel
+from tenancy.models import AuditEntry, Role
+from tenancy.scoping import OwnedModel, has_role
 from tenancy.validators import validate_region, validate_timezone
 
 e164_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}$", _("Enter a phone number in E.164 form, e.g. +79123456789."))
@@ -42,6 +43,7 @@ def default_retry_policy() -> dict:
         "failed": {"retry": True, "delay_minutes": 60},
         "lost": {"retry": True, "delay_minutes": 10},
         "voicemail": {"retry": True, "delay_minutes": 240},
+        "no_response": {"retry": True, "delay_minutes": 180},
     }
 
 
@@ -230,8 +232,9 @@ class Campaign(OwnedModel):
                 AuditEntry.objects.record(action, self, actor=user, before=changed_before, after=changed_after, reason=self.status_reason)
         return moved
 
-    def start_problems(self) -> list[str]:
-        """Why the campaign cannot start (empty when it can)."""
+    def start_problems(self, *, tests: bool = True) -> list[str]:
+        """Why the campaign cannot start (empty when it can). ``tests``: the skillbase version's
+        test conversations must pass (run now if they have not run yet)."""
         problems = []
         try:
             self.clean()
@@ -243,8 +246,11 @@ class Campaign(OwnedModel):
             self.skillbase.parsed_config()
         except ValueError as exc:
             problems.append(_("The skillbase's configuration is invalid: %(error)s") % {"error": exc})
-        if self.skillbase.current_version is None:
+        version = self.skillbase.current_version
+        if version is None:
             problems.append(_("The skillbase has no saved version."))
+        elif tests and not problems:
+            problems += failing_tests(version)
         if not self.tasks.pending().exists():
             problems.append(_("There is nobody to call: import contacts first."))
         try:
@@ -253,13 +259,18 @@ class Campaign(OwnedModel):
             problems.append(str(exc))
         return problems
 
-    def start(self, *, user=None) -> list[str]:
-        """Start a draft (or resume a paused) campaign; returns the problems that prevented it."""
+    def start(self, *, user=None, override_tests: bool = False) -> list[str]:
+        """Start a draft (or resume a paused) campaign; returns the problems that prevented it.
+        ``override_tests``: an organization's admin starts it although the skillbase version's
+        test conversations fail; the failures go to the audit log."""
         if self.status not in (self.Status.DRAFT, self.Status.PAUSED):
             return [self._refusal(_("Only a draft or paused campaign can start; this one is %(status)s."))]
-        problems = self.start_problems()
+        problems = self.start_problems(tests=not override_tests)
         if problems:
             return problems
+        failing = failing_tests(self.skillbase.current_version) if override_tests else []
+        if failing and not has_role(user, self.organization_id, Role.ADMIN):
+            return [str(_("Only an admin of the organization may start a campaign whose test conversations fail.")), *failing]
         now = timezone.now()
         started = self._move(
             (self.Status.DRAFT, self.Status.PAUSED), self.Status.RUNNING, user=user, started_at=self.started_at or now, rate_updated_at=now
@@ -267,16 +278,25 @@ class Campaign(OwnedModel):
         if not started:  # another door moved it first: nothing was changed here
             self.refresh_from_db(fields=TRANSITION_FIELDS)
             return [self._refusal(_("Only a draft or paused campaign can start; this one is %(status)s."))]
+        if failing:
+            version = self.skillbase.current_version
+            AuditEntry.objects.record(
+                AuditEntry.Action.TESTS_OVERRIDDEN,
+                self,
+                actor=user,
+                after={"skillbase": self.skillbase_id, "version": version.version, "failures": [str(line) for line in failing]},
+                reason=str(failing[0]),
+            )
         return []
 
     def pause(self, reason: str = "", *, user=None) -> bool:
         """Stop new dials at once; calls in progress finish."""
         return self._move((self.Status.RUNNING,), self.Status.PAUSED, reason or str(_("Paused by an operator.")), user=user)
 
-    def resume(self, *, user=None) -> list[str]:
+    def resume(self, *, user=None, override_tests: bool = False) -> list[str]:
         if self.status != self.Status.PAUSED:
             return [self._refusal(_("Only a paused campaign can resume; this one is %(status)s."))]
-        return self.start(user=user)
+        return self.start(user=user, override_tests=override_tests)
 
     def cancel(self, *, user=None) -> bool:
         """Stop the campaign for good: pending contacts are cancelled; calls in progress finish."""
@@ -292,13 +312,18 @@ class Campaign(OwnedModel):
                 self.tasks.cancel_pending()
         return moved
 
-    def control(self, verb: str, *, user=None) -> list[str]:
+    def control(self, verb: str, *, user=None, override_tests: bool = False) -> list[str]:
         """Start, pause, resume or cancel (``CONTROLS``) as an operator asked, through any door;
         returns why it did not happen (empty when it did)."""
         if verb not in self.CONTROLS:
             raise ValueError(f"Unknown campaign control '{verb}'; known: {', '.join(self.CONTROLS)}.")
         if verb in ("start", "resume"):
-            return [str(problem) for problem in (self.start(user=user) if verb == "start" else self.resume(user=user))]
+            moved = (
+                self.start(user=user, override_tests=override_tests)
+                if verb == "start"
+                else self.resume(user=user, override_tests=override_tests)
+            )
+            return [str(problem) for problem in moved]
         if self.pause(user=user) if verb == "pause" else self.cancel(user=user):
             return []
         self.refresh_from_db(fields=TRANSITION_FIELDS)

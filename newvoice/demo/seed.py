@@ -29,8 +29,10 @@ from django.db import transaction
 from phonenumbers import timezone as number_timezone
 
 from campaigns.models import CallTask, Campaign, DoNotCallEntry
-from skillbases.models import Skillbase
+from skillbases.models import Skillbase, SkillbaseTest
 from skillbases.schemas import SECTIONS, ConfigError, validate_config
+from skillbases.tasks import failing_tests
+from skillbases.testing import validate_tests
 from tenancy.models import Membership, Organization, Role
 
 DATA_DIR = Path(__file__).resolve().parent
@@ -310,14 +312,36 @@ def _seed_skillbase(organization: Organization, author, spec: dict[str, str], re
     what = f'Skillbase "{spec["name"]}"'
     skillbase = Skillbase.objects.filter(organization=organization, name=spec["name"]).first()
     if skillbase is None:
-        skillbase = Skillbase(organization=organization, name=spec["name"], description=spec["description"], **config)
-        skillbase.save(author=author, note=SEED_NOTE)
-        report.add(what, f"created, version {skillbase.version}", created=True)
+        with transaction.atomic():
+            skillbase = Skillbase(organization=organization, name=spec["name"], description=spec["description"], **config)
+            skillbase.save(author=author, note=SEED_NOTE)
+            tests = _seed_tests(skillbase, spec["file"])
+        version = skillbase.current_version
+        failing_tests(version)  # run them now: the demo campaigns start at once
+        report.add(
+            what, f"created, version {skillbase.version}; {tests} test conversations, {version.latest_test_run().summary()}", created=True
+        )
     elif skillbase.config_dict() != _normalised(config):
         report.add(what, f"already present, version {skillbase.version}; edited since, so {spec['file']} was not applied")
     else:
         report.add(what, f"already present, version {skillbase.version}")
     return skillbase
+
+
+def _seed_tests(skillbase: Skillbase, filename: str) -> int:
+    """The test conversations the demo ships beside its configuration (``salon_ru.tests.json``)."""
+    path = DATA_DIR / filename.replace(".json", ".tests.json")
+    items = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        tests = validate_tests(items, skillbase.parsed_config())
+    except ConfigError as exc:
+        raise CommandError(f"{path.name} does not fit its skillbase: {exc}") from None
+    for position, test in enumerate(tests):
+        spec = test.model_dump(mode="json", exclude={"name"})
+        row = SkillbaseTest(organization=skillbase.organization, skillbase=skillbase, name=test.name, position=position, spec=spec)
+        row.full_clean()
+        row.save()
+    return len(tests)
 
 
 # Campaigns and their contacts

@@ -23,9 +23,11 @@ class ToolError(ValueError):
 
 
 class Conversation:
-    def __init__(self, config: SkillbaseConfig, variables: dict[str, Any], *, timezone: str):
+    def __init__(self, config: SkillbaseConfig, variables: dict[str, Any], *, timezone: str, now: dt.datetime | None = None):
         self.config = config
         self.timezone = timezone
+        # A fixed "now" (a skillbase's test conversation runs on the day it names); None: the clock.
+        self.now = now
         self.engine = FlowEngine(config, variables, timezone=timezone)
         self.state = ConversationState(step=config.flow.start, steps_reached=[config.flow.start])
 
@@ -72,16 +74,26 @@ class Conversation:
         return self.step_brief()
 
     def record_field(self, field: str, value: str, *, now: dt.datetime | None = None) -> str:
+        now = now or self.now
         wanted = next((c for s in self.config.flow.steps for c in s.collect if c.field == field), None)
         if wanted is None:
             raise ToolError(f"'{field}' is not a field this script collects.")
         parsed = extract(wanted.type, value, language=self.language, tz=self.timezone, now=now)
         if parsed is None:
             raise ToolError(f"Could not read a {wanted.type} from '{value}'. Ask the callee again.")
+        problem = self.engine.time_problem(wanted, parsed[0], now=now)
+        if problem == "past":
+            raise ToolError(f"{parsed[1]} has already passed. Ask the callee for a later time.")
+        if problem == "closed":
+            hours = self.engine.hours
+            nearest = hours.nearest(dt.datetime.fromisoformat(parsed[0]), now=now or dt.datetime.now(dt.UTC))
+            offer = f" The nearest open time is {nearest.isoformat()}; offer it." if nearest else ""
+            raise ToolError(f"The business is closed at {parsed[1]} ({hours.describe('en')}).{offer} Ask for a time within the hours.")
         self.state.collected[field], self.state.shown[field] = parsed
         return f"Recorded {field} = {parsed[1]}."
 
     def schedule_callback(self, when: str, *, now: dt.datetime | None = None) -> str:
+        now = now or self.now
         moment = parse_when(when, language=self.language, tz=self.timezone, now=now)
         if moment is None:
             try:

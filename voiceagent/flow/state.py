@@ -23,6 +23,9 @@ class ConversationState:
     turns: int = 0
     misses: int = 0
     pending_callback: bool = False
+    silences: int = 0  # silent turns in a row
+    offer: dict[str, str] | None = None  # a time the bot offered instead of one it could not take
+    pending_human: bool = False  # the bot offered a person's call back and awaits the answer
     started: float = field(default_factory=time.monotonic)
 
     def enter(self, step: str) -> None:

@@ -20,8 +20,9 @@ from voiceagent.flow.matching import normalise
 # пяти", "к пятнадцати"). Tens are followed by units ("двадцать один" is 21); "пятнадцать тридцать"
 # is two numbers, an hour and its minutes.
 _UNITS = {
-    "ноль": 0, "нуля": 0, "один": 1, "одна": 1, "одну": 1, "одного": 1, "одной": 1, "два": 2, "две": 2, "двух": 2,
-    "три": 3, "трех": 3, "четыре": 4, "четырех": 4, "пять": 5, "пяти": 5, "шесть": 6, "шести": 6, "семь": 7, "семи": 7,
+    "ноль": 0, "нуля": 0, "один": 1, "одна": 1, "одну": 1, "одного": 1, "одной": 1, "одному": 1, "два": 2, "две": 2,
+    "двух": 2, "двум": 2, "три": 3, "трех": 3, "трем": 3, "четыре": 4, "четырех": 4, "четырем": 4, "пять": 5, "пяти": 5,
+    "шесть": 6, "шести": 6, "семь": 7, "семи": 7,
     "восемь": 8, "восьми": 8, "девять": 9, "девяти": 9,
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
 }  # fmt: skip
@@ -55,14 +56,21 @@ PARTS_OF_DAY = {
 # "15:30", "15.30" and "15-30" as typed or transcribed; normalising would turn them into two numbers.
 _RAW_CLOCK = re.compile(r"\b(\d{1,2})[:.\-](\d{2})\b")
 _MARKER = r"(?:\s+(утра|дня|вечера|ночи|am|pm))?"
-_PREPOSITION = r"(?:в|во|к|после|около|до|часов в|at|after|around|by|about|before)"
+_PREPOSITION = r"(?:в|во|к|на|после|около|до|часов в|примерно в|где-то в|at|after|around|by|about|before|like|say|maybe)"
 # Each gives (hour, minutes, marker) of a time of day; the first found wins.
 _CLOCKS = (
     re.compile(r"\b(\d{1,2})h(\d{2})\b" + _MARKER),  # "15:30", "15-30"
     re.compile(r"\b(\d{1,2})\s*(?:часов|часа|час|hours|hour)\s+(\d{1,2})\s*(?:минут|минуты|минуту|minutes)?\b" + _MARKER),
     re.compile(r"(?:^|(?<=\s))(\d{1,2})\s(\d{2})\b" + _MARKER),  # "в 15 30", "пятнадцать тридцать"
 )
-_HOUR = re.compile(r"\b" + _PREPOSITION + r"\s+(\d{1,2})(?:\s*(утра|дня|вечера|ночи|am|pm|часов|часа|час|o'clock))?\b")
+_HOUR = re.compile(
+    r"\b" + _PREPOSITION + r"\s+(\d{1,2})(?:\s*(?:часов|часа|часам|часу|час|o'clock))?(?:\s*(утра|дня|вечера|ночи|am|pm))?\b"
+    # "на 2 недели", "for 3 days", «к 5 числу»: a count, not a time of day.
+    r"(?!\s*(?:недел|дн|день|месяц|минут|числ|человек|раз|процент|руб|week|day|month|minute|people|time|percent))"
+)
+# A part of the day said beside a bare hour: "Tuesday evening around eight", «утром, часов в девять».
+_EVENING = re.compile(r"\b(?:вечером|вечера|evening|tonight|afternoon|днем|дня)\b")
+_MORNING = re.compile(r"\b(?:утром|утра|morning)\b")
 _BARE_PM = re.compile(r"\b(\d{1,2})\s*(am|pm|утра|дня|вечера|ночи)\b")
 _HALF_QUARTER = re.compile(r"\b(?:в\s+)?(половине|пол|четверть)\s+(" + "|".join(_ORDINAL_HOURS) + r")\b" + _MARKER)
 _TO_THE_HOUR = re.compile(r"\b(?:в\s+)?без\s+(четверти|\d{1,2})\s+(?:минут\s+)?(\d{1,2})\b" + _MARKER)
@@ -145,7 +153,10 @@ def _time_of_day(text: str) -> tuple[dt.time | None, str]:
         if match:
             hour = int(match.group(1))
             if 0 <= hour <= 23:
-                hour = _adjust(hour, match.group(2))
+                marker = match.group(2)
+                if marker is None and hour <= 12:
+                    marker = "pm" if _EVENING.search(text) else "am" if _MORNING.search(text) else None
+                hour = _adjust(hour, marker)
                 return dt.time(hour % 24, 0), pattern.sub(" ", text, count=1)
     for word, hour in PARTS_OF_DAY.items():
         if hour is not None and re.search(rf"\b{word}\b", text):
@@ -193,24 +204,52 @@ def _relative_or_calendar(text: str, now: dt.datetime, language: str) -> dt.date
     return None
 
 
-def parse_when(text: str, *, language: str, tz: str, now: dt.datetime | None = None) -> dt.datetime | None:
-    """The future moment the text names, aware in ``tz``; None when it names none."""
-    zone = ZoneInfo(tz)
-    now = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
+# A day gone by: «вчера», «в прошлый вторник», "last Monday", "two days ago". Never read as the next one.
+_PAST = re.compile(
+    r"\b(?:вчера|позавчера|прошл\w*|назад|yesterday|ago|last\s+(?:week|night|month|year|monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b"
+)
+
+
+def _moment(text: str, zone: ZoneInfo, now: dt.datetime, language: str) -> dt.datetime | None:
+    """The moment the text names, past or future; None when it names none."""
     lang = language.split("-")[0].lower()
     clean = _digits(normalise(_RAW_CLOCK.sub(r"\1h\2", text)))
     time_of_day, rest = _time_of_day(clean)
     day = _day(rest, now, lang)
     if day is None and time_of_day is None:
-        moment = _relative_or_calendar(rest, now, lang)
-        return moment if moment and moment > now else None
+        return _relative_or_calendar(rest, now, lang)
     if day is None:
         calendar = _relative_or_calendar(rest, now, lang)
         day = calendar.date() if calendar else now.date()
     moment = dt.datetime.combine(day, time_of_day or now.time().replace(second=0, microsecond=0), tzinfo=zone)
     if moment <= now and time_of_day is not None and _day(rest, now, lang) is None:
         moment += dt.timedelta(days=1)  # "at 10" said at 11:00 means tomorrow
-    return moment if moment > now else None
+    return moment
+
+
+def parse_when(text: str, *, language: str, tz: str, now: dt.datetime | None = None) -> dt.datetime | None:
+    """The future moment the text names, aware in ``tz``; None when it names none (or a past one)."""
+    zone = ZoneInfo(tz)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
+    if _PAST.search(normalise(text)):
+        return None
+    moment = _moment(text, zone, now, language)
+    return moment if moment and moment > now else None
+
+
+def names_past(text: str, *, language: str, tz: str, now: dt.datetime | None = None) -> bool:
+    """Whether the text names a moment already gone («вчера в три», «сегодня в девять» said at eleven)."""
+    if _PAST.search(normalise(text)):
+        return True
+    zone = ZoneInfo(tz)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
+    moment = _moment(text, zone, now, language)
+    return moment is not None and moment <= now
+
+
+def names_time_of_day(text: str) -> bool:
+    """Whether the text says a time of day ("at three", «в 15:30», «вечером»), not only a day."""
+    return _time_of_day(_digits(normalise(_RAW_CLOCK.sub(r"\1h\2", text))))[0] is not None
 
 
 def warm_up() -> None:
