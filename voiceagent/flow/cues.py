@@ -23,13 +23,19 @@ _PERSON_EN = (
 )
 _ROLE_EN = r"(?:person|human|receptionist|manager|operator|representative|supervisor|front desk|employee)"
 _WANT_RU = (
-    r"(?:поговорить|говорить|соедините|соединить|переключите|переключить|позовите|позвать|дайте|можно|хочу|хотела?|нужен|нужна|"
+    r"(?:поговорить|говорить|пообщаться|общаться|связаться|мне бы|соедините|соединить|переключите|переключить|позовите|позвать|"
+    r"дайте|можно|хочу|хотела?|нужен|нужна|"
     r"пригласите|передайте|свяжите|есть ли|где)"
 )
 _HUMAN = (
     re.compile(rf"\b{_WANT_RU}\b(?:\s+\S+){{0,4}}?\s+(?:с\s+|со\s+)?{_PERSON_RU}"),
     re.compile(rf"\b{_PERSON_RU}(?:\s+\S+){{0,3}}?\s+(?:к телефону|позовите)\b"),
     re.compile(r"\bк телефону\b"),
+    # Said alone: «администратора, пожалуйста», "operator please".
+    re.compile(
+        rf"^(?:\S+\s+)?(?:{_PERSON_RU}|(?:a\s+|an\s+)?(?:operator|receptionist|representative|human|real person|live person|agent))"
+        r"(?:\s+please|\s+пожалуйста)?$"
+    ),
     re.compile(rf"\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:\S+\s+){{0,3}}{_PERSON_EN}\b"),
     re.compile(r"\b(?:connect|transfer|put)\s+me\b"),
     re.compile(rf"\b(?:get|give|let)\s+me\s+(?:\S+\s+){{0,2}}{_PERSON_EN}\b"),

@@ -322,6 +322,8 @@ class FlowEngine:
         погода?» names a day, not a booking."""
         if not names_time_of_day(text) and not _NUMBERISH.search(text):
             return None
+        if asks_when(text) and not re.search(r"\d", text):
+            return None  # «до скольки вы вечером открыты?» asks about the hours; it books nothing
         if step.collect:
             collected = self._collect(state, step, text, now)
             if isinstance(collected, Decision):
