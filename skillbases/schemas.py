@@ -45,6 +45,13 @@ _LANGUAGE_TAG = re.compile(r"^(?P<lang>[a-z]{2,3})(-[A-Z][a-z]{3})?(-([A-Z]{2}|[
 _LANGUAGE_NAMES = {info["name"].lower(): code for code, info in LANG_INFO.items() if "-" not in code and "name" in info}
 
 
+def check_zone(value: str) -> str:
+    """An IANA time zone name, or empty (the caller's default)."""
+    if value and value not in _zones():
+        raise ValueError(f"'{value}' is not a time zone; use a name like 'Europe/Moscow' or 'America/New_York'.")
+    return value
+
+
 def check_language(value: str) -> str:
     match = _LANGUAGE_TAG.match(value)
     if match and match["lang"] in LANG_INFO:
@@ -144,12 +151,7 @@ class ContextConfig(_Section):
 
     _check_language = field_validator("language")(check_language)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        if value and value not in _zones():
-            raise ValueError(f"'{value}' is not a time zone; use a name like 'Europe/Moscow' or 'America/New_York'.")
-        return value
+    _check_zone = field_validator("timezone")(check_zone)
 
     @field_validator("opening_hours")
     @classmethod

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from skillbases.config_errors import ConfigError, ConfigIssue, issues_from_pydantic
 from skillbases.outcomes import FLOW_OUTCOMES
-from skillbases.schemas import SkillbaseConfig, _zones
+from skillbases.schemas import SkillbaseConfig, check_zone
 
 MAX_LINES = 40
 Phrase = Annotated[str, Field(min_length=1, max_length=200)]
@@ -63,12 +63,7 @@ class ConversationTest(BaseModel):
     at: str = ""
     expect: Expectations = Field(default_factory=Expectations)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        if value and value not in _zones():
-            raise ValueError(f"Unknown time zone '{value}': use an IANA name such as Europe/Moscow.")
-        return value
+    _check_zone = field_validator("timezone")(check_zone)
 
     @field_validator("at")
     @classmethod

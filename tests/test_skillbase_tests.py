@@ -60,7 +60,7 @@ def messages(exc) -> list[str]:
         ({"lines": []}, "lines: "),
         ({"at": "tomorrow"}, "at: 'tomorrow' is not a moment: write it as YYYY-MM-DD HH:MM"),
         ({"at": "2026-02-30 10:00"}, "is not a real date and time"),
-        ({"timezone": "Mars/Base"}, "timezone: Unknown time zone 'Mars/Base'"),
+        ({"timezone": "Mars/Base"}, "timezone: 'Mars/Base' is not a time zone"),
         ({"expect": {"outcome": "booked"}}, "expect.outcome: Unknown outcome 'booked'"),
         ({"expect": {"reached": ["bokked"]}}, "expect.reached[0]: There is no step 'bokked'; the steps are: greeting,"),
         (
