@@ -44,7 +44,7 @@ from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
 BATCH_SIZE = 2000
 logger = logging.getLogger(__name__)
 _COPY_FIELDS = (
-    "organization", "campaign", "phone", "other_phones", "dial_index", "source_row", "imported_at",
+    "organization", "campaign", "phone", "other_phones", "wrong_phones", "dial_index", "source_row", "imported_at",
     "name", "variables", "timezones", "status", "outcome", "attempts",
     "next_attempt_at", "result", "created_at", "updated_at",
 )  # fmt: skip
@@ -243,7 +243,7 @@ class _Batch:
                 variables, zones = json.dumps(c.variables), json.dumps(c.timezones)
                 others = json.dumps(c.others)
                 copy.write_row(
-                    (org, campaign, c.phone, others, 0, c.row, now, c.name, variables, zones, pending, "", 0, now, "{}", now, now)
+                    (org, campaign, c.phone, others, "[]", 0, c.row, now, c.name, variables, zones, pending, "", 0, now, "{}", now, now)
                 )
 
     def _task(self, c: _Candidate) -> CallTask:
