@@ -11,6 +11,7 @@ from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
 from campaigns.contacts.importing import enqueue_import, run_contact_import
+from campaigns.contacts.mapping import ColumnMapping
 from campaigns.models import Call, CallLog, CallTask, ContactImport, DoNotCallEntry, Outcome
 from tenancy.models import AuditEntry
 
@@ -53,9 +54,20 @@ def remove_from_do_not_call(entry: DoNotCallEntry, *, user=None) -> None:
     entry.delete()
 
 
-def start_contact_import(campaign, upload, *, user=None, dry_run: bool = False, region: str = "") -> ContactImport:
+def start_contact_import(
+    campaign,
+    upload,
+    *,
+    user=None,
+    dry_run: bool = False,
+    region: str = "",
+    mapping: ColumnMapping | None = None,
+    wait_for_mapping: bool = False,
+) -> ContactImport:
     """Store the uploaded file and import it: at once when it is small, else in the background
-    (a django-q2 task, enqueued when this transaction commits) with progress on the campaign."""
+    (a django-q2 task, enqueued when this transaction commits) with progress on the campaign.
+    ``wait_for_mapping``: only store it, for the operator to pair its columns with the script
+    (``map_contact_import`` then runs it)."""
     job = ContactImport.objects.create(
         organization_id=campaign.organization_id,
         campaign=campaign,
@@ -64,28 +76,52 @@ def start_contact_import(campaign, upload, *, user=None, dry_run: bool = False, 
         size=upload.size,
         region=region,
         dry_run=dry_run,
+        mapping=(mapping or ColumnMapping()).as_dict(),
+        status=ContactImport.Status.MAPPING if wait_for_mapping else ContactImport.Status.QUEUED,
         language=translation.get_language() or "",
         created_by=user,
     )
-    _run_or_enqueue(job)
+    if not wait_for_mapping:
+        _run_or_enqueue(job)
     return job
+
+
+def map_contact_import(job: ContactImport, mapping: ColumnMapping) -> bool:
+    """Run a stored upload with the columns the operator mapped; False when it was run already."""
+    moved = ContactImport.objects.filter(pk=job.pk, status=ContactImport.Status.MAPPING).update(
+        mapping=mapping.as_dict(), status=ContactImport.Status.QUEUED
+    )
+    if moved:
+        job.refresh_from_db()
+        _run_or_enqueue(job)
+    return moved == 1
 
 
 def confirm_contact_import(preview: ContactImport, *, user=None) -> ContactImport:
     """Import for real the file a dry run previewed; the good rows go in, the bad ones are skipped."""
-    job = ContactImport.objects.create(
+    job = _same_file(preview, user=user, dry_run=False)
+    _run_or_enqueue(job)
+    return job
+
+
+def remap_contact_import(preview: ContactImport, *, user=None) -> ContactImport:
+    """The file a dry run read, back at the mapping step with the same choices, to map it again."""
+    return _same_file(preview, user=user, dry_run=True, status=ContactImport.Status.MAPPING)
+
+
+def _same_file(preview: ContactImport, *, user, **changes) -> ContactImport:
+    return ContactImport.objects.create(
         organization_id=preview.organization_id,
         campaign_id=preview.campaign_id,
         file=preview.file.name,
         filename=preview.filename,
         size=preview.size,
         region=preview.region,
-        dry_run=False,
+        mapping=preview.mapping,
         language=translation.get_language() or preview.language,
         created_by=user,
+        **changes,
     )
-    _run_or_enqueue(job)
-    return job
 
 
 def _run_or_enqueue(job: ContactImport) -> None:

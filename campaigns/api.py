@@ -16,7 +16,8 @@ from rest_framework.views import APIView
 
 from campaigns import exporting
 from campaigns.actions import add_to_do_not_call, remove_from_do_not_call, start_contact_import
-from campaigns.contacts.importing import import_contacts
+from campaigns.contacts.importing import import_contacts, script_variables_of
+from campaigns.contacts.mapping import MappingError, parse_mapping
 from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
 from campaigns.serializers import (
     CallListUploadSerializer,
@@ -161,14 +162,18 @@ class CampaignViewSet(OrganizationScopedViewSet):
         upload = upload_form.validated_data["file"]
         region = upload_form.validated_data.get("region", "")
         dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        try:
+            mapping = parse_mapping(upload_form.validated_data.get("mapping"), variables=list(script_variables_of(campaign)))
+        except MappingError as exc:
+            return Response({"mapping": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         if upload.size > settings.NEWVOICE_IMPORT_MAX_BYTES:
             limit = settings.NEWVOICE_IMPORT_MAX_BYTES / 2**20
             detail = _("The file is %(size).1f MB; the limit is %(limit).1f MB.") % {"size": upload.size / 2**20, "limit": limit}
             return Response({"detail": detail}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         if ContactImport.goes_to_background(upload.size):
-            job = start_contact_import(campaign, upload, user=request.user, dry_run=dry_run, region=region)
+            job = start_contact_import(campaign, upload, user=request.user, dry_run=dry_run, region=region, mapping=mapping)
             return Response(ContactImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-        report = import_contacts(campaign, upload, upload.name, dry_run=dry_run, region=region or None)
+        report = import_contacts(campaign, upload, upload.name, dry_run=dry_run, region=region or None, mapping=mapping)
         if report.file_error:
             return Response({"detail": report.file_error}, status=status.HTTP_400_BAD_REQUEST)
         return Response(ImportReportSerializer(report).data)

@@ -42,6 +42,15 @@ class CallListUploadSerializer(serializers.Serializer):
     region = serializers.CharField(
         required=False, max_length=2, validators=[validate_region], help_text=_("Country for numbers without a country code.")
     )
+    mapping = serializers.JSONField(
+        required=False,
+        help_text=_(
+            'Which column feeds which of the script\'s variables, as JSON: {"columns": {"Услуга": "service", "Комментарий": ""}, '
+            '"refuse_empty": ["doctor"], "fill_empty": {"service": "одну из наших процедур"}}. A column mapped to "" is not '
+            "imported; roles are phone, name, first_name, middle_name, last_name and timezone. Columns left out are paired with "
+            "the script's variables by their titles (the report's \"columns\" says what each became)."
+        ),
+    )
 
 
 class ImportErrorSerializer(serializers.Serializer):
@@ -59,6 +68,14 @@ class ImportReportSerializer(serializers.Serializer):
     invalid = serializers.IntegerField()
     errors = ImportErrorSerializer(many=True)
     errors_not_shown = serializers.IntegerField()
+    columns = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        help_text=_('Each column\'s title → phone, name, timezone, a variable, or "" (not read).'),
+    )
+    unmapped_variables = serializers.ListField(child=serializers.CharField(), help_text=_("The script's variables no column feeds."))
+    empty_variables = serializers.DictField(
+        child=serializers.IntegerField(), help_text=_("The script's variables empty in imported rows, with how many.")
+    )
     dry_run = serializers.BooleanField()
 
 

@@ -20,8 +20,16 @@ def campaign(org, skillbase):
 
 
 def upload(client, campaign, name, region=""):
+    """Upload, keep the proposed column mapping, check the whole file: the redirect to its report."""
     data = {"file": SimpleUploadedFile(name, (FIXTURES / name).read_bytes()), "region": region}
-    return client.post(f"/admin/campaigns/campaign/{campaign.pk}/import-contacts/", data)
+    response = client.post(f"/admin/campaigns/campaign/{campaign.pk}/import-contacts/", data)
+    if response.status_code != 302:
+        return response
+    assert "/mapping/" in response["Location"]
+    mapping = client.get(response["Location"])
+    if b'id="file-error"' in mapping.content:
+        return response
+    return client.post(response["Location"], {"action": "run"})
 
 
 def test_preview_then_confirm(client, operator, campaign):

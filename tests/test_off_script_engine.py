@@ -13,12 +13,12 @@ from django.utils import timezone
 from campaigns.actions import finish_call
 from campaigns.models import CallTask, Campaign, Outcome
 from campaigns.tasks import place_call
+from skillbases.rendering import render
 from skillbases.schemas import ConfigError, validate_config
 from tests.support.engine import T0, Dispatcher, make_campaign, started, use_scripted_dialer
 from voiceagent.agent import instructions_for
 from voiceagent.flow.conversation import Conversation, ToolError
 from voiceagent.flow.hours import OpeningHours
-from voiceagent.flow.render import render
 
 DEMO = Path(__file__).resolve().parent.parent / "newvoice" / "demo"
 DENTAL = json.loads((DEMO / "dental_en.json").read_text(encoding="utf-8"))

@@ -25,9 +25,11 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, reset_queries, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from campaigns.contacts.mapping import ColumnMapping, missing_columns, parse_mapping, propose
 from campaigns.contacts.normalising import (
     Columns,
     RowError,
@@ -38,8 +40,10 @@ from campaigns.contacts.normalising import (
     normalise_timezone,
     refuse_unreadable_cells,
 )
-from campaigns.contacts.reading import ImportFileError, open_contact_file
+from campaigns.contacts.reading import ContactFile, ImportFileError, open_contact_file
 from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
+from skillbases.config_errors import ConfigError
+from skillbases.rendering import greeting, script_variables
 
 BATCH_SIZE = 2000
 logger = logging.getLogger(__name__)
@@ -64,6 +68,11 @@ class ImportReport:
     notes: list[dict[str, Any]] = field(default_factory=list)  # imported rows, and what was made of them
     notes_not_shown: int = 0
     sheet: str = ""  # the workbook's sheet read, when it is not the first
+    # Each column's title → what it became: "phone", "name", "timezone", a variable, or "" (not read).
+    columns: dict[str, str] = field(default_factory=dict)
+    # The script's variables: those no column feeds, and how many imported rows have each empty.
+    unmapped_variables: list[str] = field(default_factory=list)
+    empty_variables: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
     file_error: str = ""
 
@@ -264,6 +273,72 @@ class _Batch:
 MAX_OTHER_NUMBERS = 9
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How the file's columns are read, and what the script wants of each row."""
+
+    columns: Columns
+    mapping: ColumnMapping
+    script: tuple[str, ...]  # the variables the script uses
+
+    def apply(self, candidate: _Candidate, report: ImportReport) -> None:
+        """Fill or refuse what the script needs and the row lacks (RowError to refuse), and count
+        the variables the bot will have to leave out."""
+        values = {**candidate.variables, "name": candidate.name}
+        for variable in self.script:
+            if values.get(variable):
+                continue
+            if variable in self.mapping.refuse_empty:
+                column = self.column_of(variable)
+                reason = _("The script says {%(variable)s}, and this row has no %(what)s; the import was told to refuse such rows.")
+                what = _("«%(column)s»") % {"column": column} if column else _("column for it")
+                raise RowError(column or variable, "", reason % {"variable": variable, "what": what})
+            if variable in self.mapping.fill_empty:
+                if variable == "name":
+                    candidate.name = self.mapping.fill_empty[variable]
+                else:
+                    candidate.variables[variable] = self.mapping.fill_empty[variable]
+                continue
+            report.empty_variables[variable] = report.empty_variables.get(variable, 0) + 1
+
+    def column_of(self, variable: str) -> str:
+        headers = self.columns.headers
+        if variable == "name":
+            return headers[self.columns.name] if self.columns.name is not None else ""
+        return next((headers[index] for index, key in self.columns.variables if key == variable), "")
+
+    def describe(self, report: ImportReport) -> None:
+        headers = self.columns.headers
+        shown = dict.fromkeys((h for h in headers if h), "")
+        for index, _kind in self.columns.phones:
+            shown[headers[index]] = "phone"
+        for role in ("name", "timezone"):
+            if (index := getattr(self.columns, role)) is not None:
+                shown[headers[index]] = role
+        for index, role in self.columns.part_roles:
+            shown[headers[index]] = "name" if len(self.columns.part_roles) == 1 else role
+        for index, key in self.columns.variables:
+            shown[headers[index]] = key
+        report.columns = shown
+        report.unmapped_variables = [v for v in self.script if not self.column_of(v) and v not in self.mapping.fill_empty]
+
+
+def script_variables_of(campaign: Campaign) -> tuple[str, ...]:
+    """The variables the campaign's script uses; none when its configuration is broken (a campaign
+    cannot start then, and the file still imports as its titles say)."""
+    try:
+        return tuple(script_variables(campaign.skillbase.parsed_config()))
+    except ConfigError:
+        return ()
+
+
+def plan_columns(header: list[str], mapping: ColumnMapping, script: tuple[str, ...]) -> Columns:
+    """The columns as the script wants them: the proposed pairing, then the operator's choices."""
+    if problems := missing_columns(mapping.columns, header):
+        raise ImportFileError(" ".join(problems))
+    return map_columns(header, {**propose(header, list(script)), **mapping.columns})
+
+
 def _candidate(number: int, cells: list[Any], columns: Columns, region: str) -> _Candidate:
     def cell(index: int | None) -> Any:
         return cells[index] if index is not None and index < len(cells) else None
@@ -315,6 +390,7 @@ def import_contacts(
     region: str | None = None,
     progress: Callable[[int], None] | None = None,
     atomic: bool = True,
+    mapping: ColumnMapping | None = None,
 ) -> ImportReport:
     """Import a CSV/XLSX contact file into ``campaign``; a dry run checks everything, writes nothing.
 
@@ -324,28 +400,28 @@ def import_contacts(
     """
     report = ImportReport(dry_run=dry_run)
     region = (region or campaign.default_region or settings.NEWVOICE_DEFAULT_REGION).upper()
+    mapping = mapping or ColumnMapping()
     try:
         if atomic:
             with transaction.atomic():
-                _run(campaign, stream, filename, region, report, progress, write=True)
+                _run(campaign, stream, filename, region, report, progress, write=True, mapping=mapping)
                 if dry_run:
                     transaction.set_rollback(True)
         else:
             _prescan(stream, filename)
-            _run(campaign, stream, filename, region, report, progress, write=not dry_run)
+            _run(campaign, stream, filename, region, report, progress, write=not dry_run, mapping=mapping)
     except ImportFileError as exc:
         return ImportReport(dry_run=dry_run, file_error=str(exc))
     return report
 
 
-def _open(stream: IO[bytes], filename: str):
+def open_contacts(stream: IO[bytes], filename: str) -> ContactFile:
     stream.seek(0)
-    contact_file = open_contact_file(stream, filename, max_bytes=settings.NEWVOICE_IMPORT_MAX_BYTES, is_header=has_phone_column)
-    return contact_file, map_columns(contact_file.header)
+    return open_contact_file(stream, filename, max_bytes=settings.NEWVOICE_IMPORT_MAX_BYTES, is_header=has_phone_column)
 
 
 def _prescan(stream: IO[bytes], filename: str, *, heartbeat: Callable[[int], None] | None = None) -> None:
-    contact_file, _columns = _open(stream, filename)
+    contact_file = open_contacts(stream, filename)
     rows = 0
     for _row in contact_file.rows:  # reads to the end: encoding and CSV errors surface here
         rows += 1
@@ -355,8 +431,13 @@ def _prescan(stream: IO[bytes], filename: str, *, heartbeat: Callable[[int], Non
         raise ImportFileError(_("The file has a header row but no contacts."))
 
 
-def _run(campaign, stream, filename, region, report, progress, *, write: bool, background: _Slice | None = None) -> None:
-    contact_file, columns = _open(stream, filename)
+def _run(campaign, stream, filename, region, report, progress, *, write: bool, mapping: ColumnMapping,
+         background: _Slice | None = None) -> None:  # fmt: skip
+    contact_file = open_contacts(stream, filename)
+    script = script_variables_of(campaign)
+    columns = plan_columns(contact_file.header, mapping, script)
+    plan = _Plan(columns, mapping, script)
+    plan.describe(report)
     saved = background.saved if background else None
     batch = _Batch(campaign, report, write=write, column=columns.headers[columns.phone], saved=saved)
     report.sheet = contact_file.sheet
@@ -369,6 +450,7 @@ def _run(campaign, stream, filename, region, report, progress, *, write: bool, b
         batch.last_row = number
         try:
             candidate = _candidate(number, cells, columns, region)
+            plan.apply(candidate, report)
         except RowError as exc:
             report.add_error(number, exc.column, exc.value, exc.reason)
             continue
@@ -438,7 +520,7 @@ def _run_turn(job: ContactImport) -> None:
             if saved is None:
                 _prescan(stream, job.filename, heartbeat=lambda rows: job.record_progress(0, stream.tell()))
             _run(job.campaign, stream, job.filename, region, report, lambda rows: job.record_progress(rows, stream.tell()),
-                 write=not job.dry_run, background=turn)  # fmt: skip
+                 write=not job.dry_run, mapping=parse_mapping(job.mapping), background=turn)  # fmt: skip
     except ImportPaused:
         if job.requeue():
             _enqueue(job.pk)
@@ -545,7 +627,84 @@ def _revive(job: ContactImport) -> None:
 def _forget_old_previews(now: dt.datetime) -> None:
     """A dry run's file (personal data) is kept for its confirmation, not for ever."""
     cutoff = now - dt.timedelta(hours=settings.NEWVOICE_IMPORT_PREVIEW_HOURS)
-    in_use = ContactImport.objects.filter(status__in=[ContactImport.Status.QUEUED, ContactImport.Status.RUNNING]).values("file")
-    old = ContactImport.objects.filter(dry_run=True, finished_at__lt=cutoff).exclude(file="").exclude(file__in=in_use)
+    waiting = [ContactImport.Status.QUEUED, ContactImport.Status.RUNNING]
+    in_use = ContactImport.objects.filter(Q(status__in=waiting) | Q(status=ContactImport.Status.MAPPING, created_at__gte=cutoff)).values(
+        "file"
+    )
+    unconfirmed = Q(dry_run=True, finished_at__lt=cutoff) | Q(status=ContactImport.Status.MAPPING, created_at__lt=cutoff)
+    old = ContactImport.objects.filter(unconfirmed).exclude(file="").exclude(file__in=in_use)
     for job in old[:500]:
         job.forget_file()
+
+
+PREVIEW_ROWS = 5
+
+
+@dataclass
+class ImportPreview:
+    """The mapping step's view of a file: its columns and what each becomes, the script's variables,
+    and the first rows as the bot would greet them. Nothing is written."""
+
+    columns: dict[str, str]  # title → what it becomes (ImportReport.columns)
+    samples: dict[str, list[str]]  # title → its first values
+    variables: list[str]  # the script's
+    unmapped: list[str]  # the script's variables no column feeds
+    rows: list[dict[str, Any]]  # row, phone, zone, name, greeting, missing, error
+    empty_in_sample: dict[str, int]
+    file_error: str = ""
+    headers: list[str] = field(default_factory=list)  # the file's, in order
+
+
+def preview_import(campaign: Campaign, stream: IO[bytes], filename: str, mapping: ColumnMapping, *, region: str = "") -> ImportPreview:
+    """How the first rows of the file would be read with ``mapping`` and greeted by the campaign's script."""
+    region = (region or campaign.default_region or settings.NEWVOICE_DEFAULT_REGION).upper()
+    script = script_variables_of(campaign)
+    try:
+        contact_file = open_contacts(stream, filename)
+        plan = _Plan(plan_columns(contact_file.header, mapping, script), mapping, script)
+    except ImportFileError as exc:
+        return ImportPreview({}, {}, list(script), [], [], {}, file_error=str(exc))
+    report = ImportReport(dry_run=True)
+    plan.describe(report)
+    try:
+        config = campaign.skillbase.parsed_config()
+    except ConfigError:
+        config = None
+    headers = plan.columns.headers
+    samples: dict[str, list[str]] = {h: [] for h in headers if h}
+    rows = []
+    try:
+        for number, cells in contact_file.rows:
+            for index, title in enumerate(headers):
+                if title and index < len(cells) and (text := cell_text(cells[index])) and len(samples[title]) < 3:
+                    samples[title].append(text[:80])
+            rows.append(_preview_row(number, cells, plan, region, report, config))
+            if len(rows) >= PREVIEW_ROWS:
+                break
+    except ImportFileError as exc:
+        return ImportPreview(
+            report.columns, samples, list(script), report.unmapped_variables, rows, {}, file_error=str(exc), headers=list(headers)
+        )
+    return ImportPreview(
+        report.columns, samples, list(script), report.unmapped_variables, rows, report.empty_variables, headers=list(headers)
+    )
+
+
+def _preview_row(number: int, cells: list[Any], plan: _Plan, region: str, report: ImportReport, config) -> dict[str, Any]:
+    before = dict(report.empty_variables)
+    try:
+        candidate = _candidate(number, cells, plan.columns, region)
+        plan.apply(candidate, report)
+    except RowError as exc:
+        return {"row": number, "error": f"{exc.column}: {exc.reason}"}
+    missing = [v for v, count in report.empty_variables.items() if count > before.get(v, 0)]
+    values = {**candidate.variables, "name": candidate.name, "phone": candidate.phone}
+    return {
+        "row": number,
+        "phone": candidate.phone,
+        "zones": candidate.timezones,
+        "name": candidate.name,
+        "greeting": greeting(config, values) if config else "",
+        "missing": missing,
+        "error": "",
+    }

@@ -84,6 +84,7 @@ class Columns:
     variables: tuple[tuple[int, str], ...]  # (index, key)
     headers: tuple[str, ...]
     name_parts: tuple[int, ...] = ()  # first, middle, last name columns (in the file's order) when there is no full name
+    part_roles: tuple[tuple[int, str], ...] = ()  # (index, "first_name" | "middle_name" | "last_name") of name_parts
 
     @property
     def phone(self) -> int:
@@ -95,31 +96,50 @@ def has_phone_column(header: list[str]) -> bool:
     return any(phone_kind(title) is not None for title in header if title)
 
 
-def map_columns(header: list[str]) -> Columns:
+def map_columns(header: list[str], assigned: dict[str, str] | None = None) -> Columns:
+    """Each column's role. ``assigned`` (a column's title → a role, a variable, or "" to leave it
+    out; see ``mapping.ColumnMapping``) decides for the columns it names; the rest are read from
+    their titles."""
     roles: dict[str, int] = {}
     phones: list[tuple[int, int]] = []
     variables: list[tuple[int, str]] = []
     seen_keys: set[str] = set()
+    assigned = assigned or {}
+    chosen = {assigned[title.strip()] for title in header if title and title.strip() in assigned}
     for index, title in enumerate(header):
+        if title and title.strip() in assigned:
+            target = assigned[title.strip()]
+            if target == "phone":
+                phones.append((index, phone_kind(title) or GENERAL))
+            elif target in ALIASES:
+                roles.setdefault(target, index)
+            elif target:
+                variables.append((index, target))
+                seen_keys.add(target)
+            continue
         folded = fold(title)
         kind = phone_kind(title) if title else None
         if kind is not None:
             phones.append((index, kind))
             continue
-        role = next((r for r, names in ALIASES.items() if folded in names and r not in roles), None)
+        role = next((r for r, names in ALIASES.items() if folded in names and r not in roles and r not in chosen), None)
         if role:
             roles[role] = index
             if role in ("name", "timezone"):
                 continue
         key = variable_key(title) or f"column_{index + 1}"
-        while key in seen_keys or key in ("name", "phone"):
+        while key in seen_keys or key in chosen or key in ("name", "phone"):
             key = f"{key}_{index + 1}"
         seen_keys.add(key)
         variables.append((index, key))
     if not phones:
         shown = ", ".join(f"'{h}'" for h in header if h) or _("(none)")
         raise ImportFileError(
-            _("No phone column found. Name one of the columns 'phone' or 'телефон'. Columns in the file: %(columns)s.") % {"columns": shown}
+            _(
+                "No phone column found. Name one of the columns 'phone' or 'телефон', or map one to the phone. "
+                "Columns in the file: %(columns)s."
+            )
+            % {"columns": shown}
         )
     parts = tuple(sorted(roles[part] for part in ("last_name", "first_name", "middle_name") if part in roles))
     if len(parts) == 1 and "name" not in roles:  # «Имя» alone is the contact's name, not a variable
@@ -131,6 +151,7 @@ def map_columns(header: list[str]) -> Columns:
         variables=tuple(variables),
         headers=tuple(header),
         name_parts=parts if "name" not in roles else (),
+        part_roles=tuple((roles[p], p) for p in ("last_name", "first_name", "middle_name") if p in roles) if "name" not in roles else (),
     )
 
 

@@ -44,6 +44,7 @@ class ContactImport(OwnedModel):
     """A contact file imported in the background, with progress the admin and API show."""
 
     class Status(models.TextChoices):
+        MAPPING = "mapping", _("Waiting for its columns to be mapped")
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
@@ -55,6 +56,8 @@ class ContactImport(OwnedModel):
     size = models.PositiveBigIntegerField(_("size, bytes"), default=0)
     region = models.CharField(_("region"), max_length=2, blank=True)
     dry_run = models.BooleanField(_("dry run"), default=False)
+    # Which column feeds which of the script's variables (campaigns.contacts.mapping.ColumnMapping).
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
     # The uploader's language: a background import writes its report's reasons in it.
     language = models.CharField(_("language"), max_length=16, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillbases.outcomes import Outcome
+from skillbases.rendering import contact_values, render
 from skillbases.schemas import CollectField, SkillbaseConfig, Step
 from voiceagent.flow import cues, replies
 from voiceagent.flow.facts import FactBook, asks_when, is_question
@@ -37,7 +38,7 @@ from voiceagent.flow.matching import (
     word_matches,
     words,
 )
-from voiceagent.flow.render import render, say_datetime
+from voiceagent.flow.render import say_datetime
 from voiceagent.flow.state import ConversationState
 from voiceagent.flow.when import names_past, names_time_of_day, parse_when
 
@@ -73,11 +74,7 @@ class FlowEngine:
         self.language = config.language
         self.lang = self.language.split("-")[0]
         self.timezone = timezone
-        self.variables = {
-            "company": config.context.company,
-            "agent_name": config.context.agent_name,
-            **{k: v for k, v in variables.items() if v not in (None, "")},
-        }
+        self.variables = contact_values(config, variables)
         self.steps = {step.id: step for step in self.flow.steps}
         intents: dict[str, dict[str, list[str]]] = {name: dict(p) for name, p in BUILTIN_PHRASES.items()}
         intents["wrong_person"] = {**intents["wrong_person"], "": _not_them(self.variables.get("name", ""))}
