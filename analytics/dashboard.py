@@ -26,6 +26,7 @@ from analytics import charts, reports
 from analytics.models import CallMetrics
 from analytics.templatetags.analytics_format import money
 from campaigns.models import Campaign, Outcome
+from skillbases.outcomes import OUTCOME_COLORS
 from tenancy.scoping import organization_ids
 
 DEFAULT_DAYS = 30
@@ -33,23 +34,6 @@ MAX_DAYS = 366
 HISTOGRAM_BARS = 20
 # Bucket widths of the latency histogram, in milliseconds: round numbers a reader can add up.
 BUCKET_WIDTHS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10_000)
-OUTCOME_COLORS = {
-    Outcome.SUCCESS: "#2e7d32",
-    Outcome.CALLBACK_REQUESTED: "#1e88e5",
-    Outcome.REFUSAL: "#e53935",
-    Outcome.OPTED_OUT: "#ad1457",
-    Outcome.VOICEMAIL: "#8e24aa",
-    Outcome.NO_ANSWER: "#9e9e9e",
-    Outcome.BUSY: "#fbc02d",
-    Outcome.DECLINED: "#fb8c00",
-    Outcome.INVALID_NUMBER: "#6d4c41",
-    Outcome.NO_RESPONSE: "#bdbdbd",
-    Outcome.WRONG_NUMBER: "#8d6e63",
-    Outcome.HUMAN_REQUESTED: "#00897b",
-    Outcome.OTHER_LANGUAGE: "#5c6bc0",
-    Outcome.FAILED: "#b71c1c",
-    Outcome.LOST: "#546e7a",
-}
 COST_COLOR, LATENCY_COLOR, FUNNEL_COLOR = "#417690", "#79aec8", "#5b8c5a"
 
 

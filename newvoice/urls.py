@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from analytics.dashboard import dashboard
+from analytics.flow_calls import flow_on_calls
 from analytics.live_monitor import live_monitor
 from analytics.prometheus import metrics
 from newvoice import views
@@ -17,6 +18,7 @@ urlpatterns = [
     path("admin/skillbases/skillbase/<int:pk>/try/", admin.site.admin_view(try_bot), name="try-bot"),
     path("admin/analytics/live/", admin.site.admin_view(live_monitor), name="live-monitor"),
     path("admin/analytics/dashboard/", admin.site.admin_view(dashboard), name="analytics-dashboard"),
+    path("admin/analytics/flow/", admin.site.admin_view(flow_on_calls), name="analytics-flow"),
     path("admin/", admin.site.urls),
     path("api/health", views.health, name="health"),
     path("metrics", metrics, name="prometheus-metrics"),

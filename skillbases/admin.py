@@ -15,6 +15,7 @@ from import_export.tmp_storages import CacheStorage
 
 from skillbases.files import SkillbaseJSON, file_problem
 from skillbases.forms import SkillbaseConfirmImportForm, SkillbaseForm, SkillbaseImportForm, SkillbaseTestForm
+from skillbases.graph import flow_graph
 from skillbases.models import Skillbase, SkillbaseTest, SkillbaseVersion
 from skillbases.resources import SkillbaseResource
 from skillbases.schemas import LLM_PROVIDERS, SECTIONS
@@ -150,11 +151,8 @@ class SkillbaseAdmin(OrganizationScopedAdmin, ImportExportMixin, admin.ModelAdmi
     search_fields = ("name", "description")
     readonly_fields = ("version", "history_link", "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("organization", "name", "description", "version", "history_link", "change_note")}),
-        (_("Context"), {"fields": ("context",)}),
-        (_("Flow"), {"fields": ("flow",)}),
-        (_("Voice"), {"fields": ("voice",)}),
-        (_("LLM"), {"fields": ("llm",)}),
+        (None, {"fields": ("organization", "name", "description", "version", "history_link", "change_note", "editor")}),
+        (_("Advanced: the configuration as JSON"), {"fields": SECTIONS, "classes": ("json-editor",)}),
         (_("Dates"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
     inlines = [SkillbaseTestInline, SkillbaseVersionInline]
@@ -181,7 +179,7 @@ class SkillbaseAdmin(OrganizationScopedAdmin, ImportExportMixin, admin.ModelAdmi
         if obj is None or self.has_change_permission(request, obj):
             return fieldsets
         # Someone who may only look gets no note to write, and the sections indented for reading.
-        shown = {"change_note": None, **{section: f"{section}_json" for section in SECTIONS}}
+        shown = {"change_note": None, "editor": None, **{section: f"{section}_json" for section in SECTIONS}}
         return [
             (name, {**options, "fields": [shown.get(f, f) for f in options["fields"] if shown.get(f, f)]}) for name, options in fieldsets
         ]
@@ -190,6 +188,17 @@ class SkillbaseAdmin(OrganizationScopedAdmin, ImportExportMixin, admin.ModelAdmi
     flow_json = _section_display("flow", _("flow"))
     voice_json = _section_display("voice", _("voice"))
     llm_json = _section_display("llm", _("LLM"))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = context["adminform"].form
+        editable = obj is None or self.has_change_permission(request, obj)
+        builder = form.builder_view() if editable and hasattr(form, "builder_view") else None
+        flow = builder.flow if builder is not None else (obj.flow if obj is not None else {})
+        context["builder"] = builder
+        context["flow_graph"] = flow_graph(flow, title=_("The flow")) if flow else ""
+        if obj is not None and (version := obj.current_version) is not None:
+            context["flow_calls_url"] = reverse("analytics-flow") + f"?version={version.pk}"
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
         update_fields = self.changed_model_fields(obj, form) if change else None

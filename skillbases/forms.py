@@ -1,7 +1,10 @@
+import json
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from import_export.forms import ConfirmImportForm, ImportForm
 
+from skillbases.builder import BuilderView, build_sections
 from skillbases.models import Skillbase, SkillbaseTest
 from skillbases.outcomes import FLOW_OUTCOMES, Outcome
 from skillbases.schemas import SECTIONS
@@ -16,6 +19,18 @@ class ConfigSectionField(IndentedJSONField):
         attrs = {"rows": rows, "class": "vLargeTextField", "spellcheck": "false", "style": "font-family: monospace; width: 60em"}
         super().__init__(widget=forms.Textarea(attrs=attrs), empty={}, **kwargs)
 
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip():
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as exc:  # where, not only that: "line 12, column 5"
+                raise forms.ValidationError(
+                    _("Not valid JSON at line %(line)d, column %(column)d: %(problem)s.")
+                    % {"line": exc.lineno, "column": exc.colno, "problem": exc.msg},
+                    code="invalid",
+                ) from None
+        return super().to_python(value)
+
 
 class SkillbaseForm(OrganizationScopedForm):
     context = ConfigSectionField(label=_("context"), rows=14, help_text=_("Who the bot is: role, company, goal, tone, language."))
@@ -25,10 +40,39 @@ class SkillbaseForm(OrganizationScopedForm):
     change_note = forms.CharField(
         label=_("change note"), max_length=500, required=False, help_text=_("What changed and why; kept with the new version.")
     )
+    editor = forms.ChoiceField(
+        label=_("edit with"),
+        choices=[("builder", _("the flow builder")), ("json", _("JSON (advanced)"))],
+        initial="builder",
+        required=False,
+        widget=forms.RadioSelect(attrs={"class": "skillbase-editor"}),
+    )
 
     class Meta:
         model = Skillbase
         fields = ("organization", "name", "description", *SECTIONS)
+
+    def __init__(self, data=None, *args, **kwargs):
+        # A submitted builder becomes the four sections the JSON editor would have sent: the same
+        # fields, the same checks, the same new version.
+        self.built = None
+        if data is not None and data.get("editor", "builder") == "builder" and "flow-start" in data:
+            self.built = build_sections(data)
+            data = data.copy()
+            for section in SECTIONS:
+                data[section] = json.dumps(self.built.sections[section], ensure_ascii=False)
+        super().__init__(data, *args, **kwargs)
+
+    def builder_view(self) -> BuilderView:
+        """The builder laid out with what was submitted (or is saved) and each problem by its step."""
+        errors = [str(message) for section in SECTIONS for message in self.errors.get(section, [])] if self.is_bound else []
+        if self.built is not None:
+            return BuilderView(self.built.sections, errors, self.built.step_rows)
+        sections = {}
+        for section in SECTIONS:
+            value = self.cleaned_data.get(section) if self.is_bound and hasattr(self, "cleaned_data") else None
+            sections[section] = value if isinstance(value, dict) else getattr(self.instance, section)
+        return BuilderView(sections, errors)
 
     def _post_clean(self):
         # A section that is not even JSON keeps its old value on the instance; checking the config

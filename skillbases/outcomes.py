@@ -50,3 +50,22 @@ RETRYABLE = tuple(
     outcome.value
     for outcome in (Outcome.NO_ANSWER, Outcome.BUSY, Outcome.FAILED, Outcome.LOST, Outcome.VOICEMAIL, Outcome.DECLINED, Outcome.NO_RESPONSE)
 )
+
+# One colour per outcome, wherever outcomes are drawn (the dashboard, the flow's graph).
+OUTCOME_COLORS = {
+    Outcome.SUCCESS: "#2e7d32",
+    Outcome.CALLBACK_REQUESTED: "#1e88e5",
+    Outcome.REFUSAL: "#e53935",
+    Outcome.OPTED_OUT: "#ad1457",
+    Outcome.VOICEMAIL: "#8e24aa",
+    Outcome.NO_ANSWER: "#9e9e9e",
+    Outcome.BUSY: "#fbc02d",
+    Outcome.DECLINED: "#fb8c00",
+    Outcome.INVALID_NUMBER: "#6d4c41",
+    Outcome.NO_RESPONSE: "#bdbdbd",
+    Outcome.WRONG_NUMBER: "#8d6e63",
+    Outcome.HUMAN_REQUESTED: "#00897b",
+    Outcome.OTHER_LANGUAGE: "#5c6bc0",
+    Outcome.FAILED: "#b71c1c",
+    Outcome.LOST: "#546e7a",
+}

@@ -208,7 +208,8 @@ class Step(_Section):
 
 
 class Fallback(_Section):
-    reprompt: NonEmpty = "Sorry, I didn't catch that. Could you say it again?"
+    # Empty: "say that again" in the built-in words of the bot's language.
+    reprompt: str = Field(default="", max_length=2000)
     retries: int = Field(default=2, ge=0, le=5)
     step: Identifier | None = None
 

@@ -329,7 +329,7 @@ def test_broken_json_is_reported_as_such(client, org, operator, minimal_config):
     data = skillbase_form_data(org, minimal_config, flow='{"start": "greeting",')
     response = client.post(url(Skillbase, "add"), data)
     errors = response.context["adminform"].form.errors
-    assert errors["flow"] == ["Enter a valid JSON."]
+    assert errors["flow"] == ["Not valid JSON at line 1, column 22: Expecting property name enclosed in double quotes."]
     assert set(errors) == {"flow"}
     assert not Skillbase.objects.exists()
 

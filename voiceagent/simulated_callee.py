@@ -309,7 +309,7 @@ class Callee:
 
     def asked_again(self, heard: str) -> bool:
         """Whether what the callee heard is the script's "say that again" (its fallback reprompt)."""
-        reprompt = set(_WORD.findall(self.conversation.engine.render(self.config.flow.fallback.reprompt, self.conversation.state).lower()))
+        reprompt = set(_WORD.findall(self.conversation.engine.reprompt(self.conversation.state).lower()))
         heard_words = set(_WORD.findall(heard.lower()))
         return bool(reprompt) and len(reprompt & heard_words) >= max(2, len(reprompt) // 2)
 

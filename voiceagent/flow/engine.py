@@ -91,6 +91,10 @@ class FlowEngine:
     def render(self, template: str, state: ConversationState) -> str:
         return render(template, {**self.variables, **state.shown}, self.flow.variable_fallbacks)
 
+    def reprompt(self, state: ConversationState) -> str:
+        """ "Say that again": the skillbase's words, or the built-in ones of the bot's language."""
+        return self.render(self.flow.fallback.reprompt or replies.builtin("reprompt", self.lang), state)
+
     def greeting(self, state: ConversationState) -> str:
         return self.render(self.steps[state.step].say, state)
 
@@ -436,7 +440,7 @@ class FlowEngine:
         state.misses += 1
         if state.misses <= self.flow.fallback.retries:
             if aside is None:
-                return Decision(say=self.render(self.flow.fallback.reprompt, state))
+                return Decision(say=self.reprompt(state))
             return Decision(say=f"{aside} {self.question(step, state)}")
         return self._give_up(state)
 

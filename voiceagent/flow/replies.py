@@ -38,6 +38,7 @@ BUILTIN_REPLIES: dict[str, dict[str, str]] = {
     },
     "still_there": {"ru": "Алло, вы меня слышите?", "en": "Hello, can you hear me?"},
     "unclear": {"ru": "Простите, не совсем поняла.", "en": "Sorry, I didn't quite get that."},
+    "reprompt": {"ru": "Простите, я не расслышала. Повторите, пожалуйста?", "en": "Sorry, I didn't catch that. Could you say it again?"},
     "no_thanks": {"ru": "Хорошо.", "en": "All right."},
     "only_language": {"ru": "К сожалению, я говорю только по-русски.", "en": "I'm sorry, I can only speak English."},
 }
