@@ -5,7 +5,8 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from campaigns.models import Call, CallLog, Campaign, Outcome
+from campaigns.models import Campaign
+from campaigns.operations import monitor_labels
 from tenancy.scoping import get_for_user
 
 MAX_CAMPAIGNS = 20  # one socket each
@@ -23,26 +24,7 @@ def live_monitor(request):
         "title": _("Live monitor"),
         "campaigns": campaigns,
         "single": campaigns[0] if "campaign" in request.GET else None,
-        "labels": labels(),
+        "labels": monitor_labels(),
         "opts": Campaign._meta,
     }
     return TemplateResponse(request, "admin/analytics/monitor.html", context)
-
-
-def labels() -> dict:
-    """What the page's script shows, in the user's language."""
-    return {
-        "outcome": {value: str(label) for value, label in Outcome.choices},
-        "status": {value: str(label) for value, label in [*Call.Status.choices, *Campaign.Status.choices]},
-        "role": {value: str(label) for value, label in CallLog.Role.choices},
-        "kind": {value: str(label) for value, label in CallLog.Kind.choices},
-        "live": _("Live"),
-        "connecting": _("Connecting…"),
-        "reconnecting": _("Connection lost, reconnecting…"),
-        "refused": {
-            "4401": _("Your session has ended: log in again to keep watching."),
-            "4404": _("This campaign is not one of yours, or it no longer exists."),
-        },
-        "no_calls": _("No live calls."),
-        "step": _("Step"),
-    }

@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -7,6 +9,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
@@ -14,7 +17,9 @@ from django.utils.translation import ngettext
 
 from campaigns.actions import add_to_do_not_call, remove_from_do_not_call
 from campaigns.admin_contacts import ContactFilesMixin, DoNotCallImportMixin
-from campaigns.models import Call, CallLog, CallTask, Campaign, ContactImport, DoNotCallEntry
+from campaigns.models import Call, CallLog, CallTask, Campaign, ContactImport, DoNotCallEntry, Outcome
+from campaigns.operations import monitor_labels, operations
+from skillbases.outcomes import RETRYABLE
 from tenancy.admin_scoping import OrganizationScopedAdmin, OrganizationScopedForm, ReadOnlyInline, ScopedRelatedFieldListFilter
 from tenancy.models import AuditEntry, Role
 from tenancy.scoping import has_role
@@ -34,8 +39,63 @@ def _dialer_choices():
     return [("", _("The installation's default")), *((name, name) for name in settings.NEWVOICE_DIALERS)]
 
 
+WEEKDAYS = [(1, _("Mon")), (2, _("Tue")), (3, _("Wed")), (4, _("Thu")), (5, _("Fri")), (6, _("Sat")), (7, _("Sun"))]
+
+
+class RetryPolicyWidget(forms.Widget):
+    """The retry policy as a table: each outcome that may be retried, whether it is, after how long.
+    A posted ``retry_policy`` JSON (a script's form post) is taken as it is."""
+
+    template_name = "campaigns/retry_policy_widget.html"
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        try:
+            policy = json.loads(value) if isinstance(value, str) else (value or {})
+        except json.JSONDecodeError:
+            policy = {}
+        labels = dict(Outcome.choices)
+        rows = []
+        for outcome in RETRYABLE:
+            rule = policy.get(outcome) if isinstance(policy, dict) else None
+            rule = rule if isinstance(rule, dict) else {}
+            retried = bool(rule) and rule.get("retry", True) is not False
+            rows.append(
+                {"outcome": outcome, "label": labels.get(outcome, outcome), "retry": retried, "delay": rule.get("delay_minutes", "")}
+            )
+        context["widget"]["rows"] = rows
+        return context
+
+    def value_from_datadict(self, data, files, name):
+        if name in data:
+            return data[name]
+        if not any(key.startswith(f"{name}-") for key in data):
+            return None
+        policy = {}
+        for outcome in RETRYABLE:
+            if data.get(f"{name}-{outcome}-retry"):
+                delay = (data.get(f"{name}-{outcome}-delay") or "").strip()
+                policy[outcome] = {"retry": True, "delay_minutes": int(delay) if delay.isdigit() else (delay or 60)}
+        return json.dumps(policy)
+
+
 class CampaignForm(OrganizationScopedForm):
     dialer = forms.ChoiceField(label=_("dialer"), choices=_dialer_choices, required=False)
+    calling_days = forms.TypedMultipleChoiceField(
+        label=_("calling days"), choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple(attrs={"class": "weekday-boxes"})
+    )
+    retry_policy = forms.JSONField(
+        label=_("retry policy"),
+        required=False,
+        widget=RetryPolicyWidget,
+        help_text=_("Outcomes not ticked are final. Delays are in minutes; other outcomes are never retried."),
+    )
+
+    def clean_calling_days(self):
+        return sorted(set(self.cleaned_data["calling_days"]))
+
+    def clean_retry_policy(self):
+        return self.cleaned_data["retry_policy"] or {}
 
 
 class ContactImportInline(ReadOnlyInline, admin.TabularInline):
@@ -112,13 +172,16 @@ class CampaignAdmin(ContactFilesMixin, OrganizationScopedAdmin, admin.ModelAdmin
         (
             _("Calling window"),
             {
+                "description": _(
+                    "Times are at the campaign's own clock (its time zone); each contact is called within the window at theirs."
+                ),
                 "fields": (
                     "calling_days",
                     ("calling_window_start", "calling_window_end"),
                     "default_timezone",
                     "default_region",
                     ("starts_at", "ends_at"),
-                )
+                ),
             },
         ),
         (_("Retries and safety"), {"fields": ("max_attempts", "retry_policy", "budget_cap", "failure_threshold", "failure_window")}),
@@ -143,12 +206,21 @@ class CampaignAdmin(ContactFilesMixin, OrganizationScopedAdmin, admin.ModelAdmin
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         controls = [
-            ("start", _("Start"), ("draft",)),
-            ("pause", _("Pause"), ("running",)),
-            ("resume", _("Resume"), ("paused",)),
-            ("cancel", _("Cancel campaign"), ("draft", "running", "paused")),
-        ]
+            ("start", _("Start"), ("draft",), _("Start calling this campaign's contacts now?")),
+            ("pause", _("Pause"), ("running",), _("Pause the campaign? Calls in progress finish; no new ones are placed.")),
+            ("resume", _("Resume"), ("paused",), _("Resume calling?")),
+            ("cancel", _("Cancel campaign"), ("draft", "running", "paused"),
+             _("Cancel the campaign for good? Its waiting contacts will not be called; this cannot be undone.")),
+        ]  # fmt: skip
         context = {**(extra_context or {}), "controls": controls, "failing_tests": self._failing_tests(request, object_id)}
+        campaign = self.get_object(request, object_id)
+        if campaign is not None:
+            context.update(ops=operations(campaign), monitor_labels=monitor_labels(), currency=settings.NEWVOICE_CURRENCY)
+            if (version := campaign.skillbase.current_version) is not None:
+                context["flow_calls_url"] = reverse("analytics-flow") + f"?campaign={campaign.pk}&version={version.pk}"
+            # The campaign's start and end are read and written at its own clock, as its window is.
+            with timezone.override(campaign.default_timezone):
+                return super().change_view(request, object_id, form_url, context)
         return super().change_view(request, object_id, form_url, context)
 
     def _failing_tests(self, request, object_id) -> dict | None:

@@ -342,7 +342,7 @@ def campaign_form_data(organization, skillbase, **extra) -> dict:
         "dialer": "",
         "calls_per_minute": "10",
         "max_concurrent_calls": "5",
-        "calling_days": "[1, 2, 3, 4, 5]",
+        "calling_days": ["1", "2", "3", "4", "5"],
         "calling_window_start": "09:00",
         "calling_window_end": "20:00",
         "default_timezone": "Europe/Moscow",

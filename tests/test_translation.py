@@ -71,3 +71,11 @@ def test_every_message_is_translated_and_compiled():
         catalog = gettext.GNUTranslations(f)._catalog
     compiled = {key if isinstance(key, str) else key[0] for key in catalog} - {""}
     assert len(compiled) == int(match.group(1)), "django.mo is out of date: run compilemessages"
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_no_two_outcomes_read_the_same(language):
+    # A retry table or a report with two rows called «Нет ответа» cannot be read.
+    with translation.override(language):
+        labels = [str(label) for _value, label in Outcome.choices]
+    assert len(set(labels)) == len(labels), labels

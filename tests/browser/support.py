@@ -154,3 +154,15 @@ def log_in(page, base_url: str, username: str, password: str = TEST_PASSWORD) ->
     page.locator("#login-form [type=submit]").click()
     expect(page).to_have_url(re.compile(r"/admin/$"))
     expect(page.locator("#user-tools")).to_contain_text(username)
+
+
+def operator_of(name: str, slug: str):
+    """An organization and an operator of it who logs in with TEST_PASSWORD: (organization, user)."""
+    from django.contrib.auth import get_user_model
+
+    from tenancy.models import Membership, Organization, Role
+
+    organization = Organization.objects.create(name=name, slug=slug)
+    user = get_user_model().objects.create_user(username=f"{slug}-operator", password=TEST_PASSWORD, is_staff=True)
+    Membership.objects.create(organization=organization, user=user, role=Role.OPERATOR)
+    return organization, user

@@ -6,12 +6,10 @@ the column, sees the greeting filled, checks the whole file and imports. Screens
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from campaigns.models import CallTask, Campaign
 from skillbases.models import Skillbase
-from tenancy.models import Membership, Organization, Role
-from tests.browser.support import TEST_PASSWORD, BrowserLiveServerTestCase, browser_page, log_in, screenshot
+from tests.browser.support import BrowserLiveServerTestCase, browser_page, log_in, operator_of, screenshot
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.browser
@@ -33,9 +31,7 @@ WORDS = {
 
 class ImportMappingPageTests(BrowserLiveServerTestCase):
     def setUp(self):
-        self.org = Organization.objects.create(name="Лилия", slug="lilia")
-        self.operator = get_user_model().objects.create_user(username="lilia-operator", password=TEST_PASSWORD, is_staff=True)
-        Membership.objects.create(organization=self.org, user=self.operator, role=Role.OPERATOR)
+        self.org, self.operator = operator_of("Лилия", "lilia")
         config = json.loads((DEMO / "salon_ru.json").read_text(encoding="utf-8"))
         salon = Skillbase(organization=self.org, name="Лилия", **{k: config[k] for k in ("context", "flow", "voice", "llm")})
         salon.save()
