@@ -122,7 +122,7 @@ def test_export_escapes_formulas_and_keeps_phones(campaign, operator, viewer):
     assert header[:5] == ["name", "phone", "status", "outcome", "attempts"]
     assert set(rows) == {"+79123450031", "+79123450032", "+79123450033"}
     jane = dict(zip(header, rows["+79123450032"], strict=True))
-    assert jane["slot"] == "'@SUM(A1)" and jane["note"] == "'-1+1"
+    assert jane["slot"] == "'@SUM(A1)" and jane["note (collected)"] == "'-1+1"  # the file has a note column too
     assert jane["status"] == "Pending"
 
 
@@ -175,3 +175,35 @@ def test_dnc_list_and_delete_are_scoped(org, other_org, operator, viewer):
 def test_viewer_cannot_add_to_dnc(viewer):
     assert api(viewer).post("/api/dnc", {"phone": "+79123450001"}, format="json").status_code == 403
     assert not DoNotCallEntry.objects.exists()
+
+
+def test_the_xlsx_export_is_typed_for_a_spreadsheet(org, operator, skillbase):
+    import datetime as dt
+    from decimal import Decimal
+
+    from analytics.models import CallMetrics
+    from tests.support.calls import conversation, ended_call
+
+    campaign = Campaign.objects.create(organization=org, name="Typed", skillbase=skillbase, default_timezone="Asia/Yekaterinburg")
+    call = ended_call(campaign, events=conversation(("assistant", "Hi"), ("user", "yes"), steps=("greeting",)), last_step="greeting")
+    CallTask.objects.filter(pk=call.task_id).update(
+        variables={"service": "=1+2", "visits": "3"}, result={"visit_at": "2026-12-09T15:00", "service": "стрижка"}
+    )
+    CallMetrics.objects.filter(call=call).update(cost_total=Decimal("0.0123456"))
+    answered = dt.datetime(2026, 12, 8, 9, 0, 5, 123456, tzinfo=dt.UTC)
+    type(call).objects.filter(pk=call.pk).update(
+        created_at=answered - dt.timedelta(seconds=20), answered_at=answered, ended_at=answered + dt.timedelta(seconds=75.4)
+    )
+    response = api(operator).get(f"/api/campaigns/{campaign.pk}/export?format=xlsx")
+    sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
+    header = [cell.value for cell in sheet[1]]
+    assert header == ["name", "phone", "status", "outcome", "attempts", "last call (Asia/Yekaterinburg)", "talk time, s", "cost, USD",
+                      "service", "visits", "service (collected)", "visit_at"]  # fmt: skip
+    row = {h: cell for h, cell in zip(header, sheet[2], strict=True)}
+    assert row["last call (Asia/Yekaterinburg)"].value == dt.datetime(2026, 12, 8, 13, 59, 45)  # UTC+5, whole seconds
+    assert row["last call (Asia/Yekaterinburg)"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert row["talk time, s"].value == 75 and row["attempts"].value == 1
+    assert row["cost, USD"].value == pytest.approx(0.0123) and row["cost, USD"].number_format == "0.0000"
+    assert row["service"].value == "'=1+2" and row["service"].data_type == "s"  # a contact's formula stays text
+    assert row["phone"].value.startswith("+7926") and row["phone"].data_type == "s"
+    assert row["service (collected)"].value == "стрижка" and row["visit_at"].value == "2026-12-09T15:00"
