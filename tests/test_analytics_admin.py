@@ -485,3 +485,17 @@ def test_list_prices_can_be_told_from_an_organizations_own(client, org, viewer):
     assert "List price" in html_of(page)
     page = client.get(reverse("admin:analytics_price_changelist"), {"whose": "own"})
     assert org.name in html_of(page)
+
+
+def test_the_dashboards_date_inputs_work_under_the_russian_locale(client, viewer):
+    # A date input shows and sends ISO dates whatever the language; «08.12.2026» would leave it empty.
+    client.force_login(viewer)
+    page = client.get("/admin/analytics/dashboard/?date_from=2026-11-01&date_to=2026-11-30", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert 'type="date" name="date_from" value="2026-11-01"' in page and 'value="2026-11-30"' in page
+
+
+def test_the_api_reference_fetches_nothing_from_another_site(client, viewer):
+    client.force_login(viewer)
+    page = client.get("/api/redoc/").content.decode()
+    assert "redoc.standalone.js" in page and "googleapis" not in page and "gstatic" not in page
+    assert not re.findall(r'(?:src|href)="https?://', page)
