@@ -5,6 +5,8 @@ from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -59,6 +61,7 @@ class CallMetricsAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     read_only = True
     list_display = (
         "call",
+        "conversation_page",
         "campaign",
         "outcome",
         "talk_seconds",
@@ -66,8 +69,7 @@ class CallMetricsAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "latency_p95_ms",
         "total_cost",
         "sentiment_label",
-        "ended_at",
-        "conversation_page",
+        "ended",
     )
     list_filter = (
         "outcome",
@@ -120,6 +122,10 @@ class CallMetricsAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     def total_cost(self, obj) -> str:
         return total_cost(obj)
 
+    @admin.display(description=_("ended"), ordering="ended_at")
+    def ended(self, obj) -> str:
+        return date_format(timezone.localtime(obj.ended_at), "Y-m-d H:i:s") if obj.ended_at else "—"
+
     @admin.display(description=_("conversation"))
     def conversation_page(self, obj) -> str:
         return conversation_link(obj.call_id)
@@ -144,7 +150,8 @@ admin.site.unregister(Call)
 @admin.register(Call)
 class MeasuredCallAdmin(CallAdmin):
     inlines = [CallMetricsInline, *CallAdmin.inlines]
-    list_display = (*CallAdmin.list_display, "conversation_page")
+    # The conversation right after the number: whatever the width, the link is on screen.
+    list_display = ("phone", "conversation_page", *CallAdmin.list_display[1:])
     change_form_template = "admin/analytics/call/change_form.html"
 
     class Media:

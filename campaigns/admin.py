@@ -10,6 +10,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
@@ -338,7 +339,7 @@ class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     """Calls are written by the dialer and the agent; the admin only shows them."""
 
     read_only = True
-    list_display = ("phone", "campaign", "attempt", "status", "outcome", "dialer", "created_at", "answered_at", "ended_at")
+    list_display = ("phone", "contact", "campaign", "status", "outcome", "started", "talk_time")
     list_filter = (
         "status",
         "outcome",
@@ -346,8 +347,8 @@ class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         ("campaign", ScopedRelatedFieldListFilter),
         ("organization", ScopedRelatedFieldListFilter),
     )
-    list_select_related = ("campaign",)
-    search_fields = ("phone",)
+    list_select_related = ("campaign", "task")
+    search_fields = ("phone", "task__name")
     fieldsets = (
         (None, {"fields": ("campaign", "task", "phone", "attempt", "skillbase_version", "status", "outcome", "dialer")}),
         (_("Conversation"), {"fields": ("last_step", "collected", "callback_at", "error", "unmeasured_reason")}),
@@ -358,6 +359,22 @@ class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     )
     readonly_fields = ("events_link",)
     inlines = [CallLogInline]
+
+    @admin.display(description=_("contact"), ordering="task__name")
+    def contact(self, obj) -> str:
+        return obj.task.name or "—"
+
+    @admin.display(description=_("queued"), ordering="created_at")
+    def started(self, obj) -> str:
+        return date_format(timezone.localtime(obj.created_at), "Y-m-d H:i:s")
+
+    @admin.display(description=_("talk time"))
+    def talk_time(self, obj) -> str:
+        """Answer to hang-up, minutes:seconds; the one duration a list shows."""
+        if not (obj.answered_at and obj.ended_at):
+            return "—"
+        minutes, seconds = divmod(round((obj.ended_at - obj.answered_at).total_seconds()), 60)
+        return f"{minutes}:{seconds:02d}"
 
     @admin.display(description=_("all events"))
     def events_link(self, obj) -> str:

@@ -499,3 +499,26 @@ def test_the_api_reference_fetches_nothing_from_another_site(client, viewer):
     page = client.get("/api/redoc/").content.decode()
     assert "redoc.standalone.js" in page and "googleapis" not in page and "gstatic" not in page
     assert not re.findall(r'(?:src|href)="https?://', page)
+
+
+def test_money_is_written_to_four_decimals():
+    from decimal import Decimal
+
+    assert [money(Decimal("0.0123456")), money(Decimal("1.5")), money(0), money(None)] == ["0.0123", "1.5000", "0.0000", ""]
+
+
+def test_the_call_list_shows_the_conversation_first_and_one_labelled_duration(client, viewer, org, skillbase):
+    from campaigns.models import Call, Campaign
+    from tests.support.calls import conversation, ended_call
+
+    campaign = Campaign.objects.create(organization=org, name="Lists", skillbase=skillbase)
+    call = ended_call(campaign, events=conversation(("assistant", "Hi"), steps=("greeting",)), last_step="greeting")
+    answered = call.answered_at
+    Call.objects.filter(pk=call.pk).update(ended_at=answered + dt.timedelta(seconds=75))
+    client.force_login(viewer)
+    page = client.get("/admin/campaigns/call/").content.decode()
+    headers = re.findall(r'<th scope="col" class="[^"]*column-([a-z_]+)', page)
+    assert headers[:3] == ["phone", "conversation_page", "contact"] and "talk_time" in headers
+    assert "answered_at" not in headers and "ended_at" not in headers
+    assert '<td class="field-talk_time">1:15</td>' in page
+    assert re.search(r'<td class="field-started">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td>', page)

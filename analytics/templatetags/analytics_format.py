@@ -12,14 +12,17 @@ register = template.Library()
 
 @register.filter
 def money(value) -> str:
-    """A cost to the micro-unit it is counted in, without trailing zeros past the cents: 0.0123, 1.50.
-    None stays empty: an unknown cost is never written as 0."""
+    """A cost to 4 decimals (a call costs fractions of a cent): 0.0123, 1.5000. None stays empty: an
+    unknown cost is never written as 0."""
     if value is None or value == "":
         return ""
-    amount = Decimal(value).quantize(Decimal("0.000001")).normalize()
-    if amount.as_tuple().exponent > -2:
-        amount = amount.quantize(Decimal("0.01"))
-    return f"{amount:f}"
+    return f"{Decimal(value).quantize(Decimal('0.0001')):f}"
+
+
+@register.filter
+def step_name(value) -> str:
+    """A step's id as words: ``callback_when`` → "callback when"."""
+    return str(value or "").replace("_", " ")
 
 
 @register.filter

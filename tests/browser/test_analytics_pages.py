@@ -98,6 +98,9 @@ class AnalyticsPagesTests(BrowserLiveServerTestCase):
             expect(interrupted.locator(".interruption-marker")).to_contain_text("Interrupted by the callee")
             expect(interrupted.locator(".latency")).to_have_text("answered in 640 ms")
             expect(page.locator("#transcript .step-change strong")).to_have_text(["greeting", "confirmed"])
+            # Tool calls are the bot's internals: behind a toggle.
+            expect(page.locator("#transcript .tool-call")).to_be_hidden()
+            page.locator("#show-internals").check()
             expect(page.locator("#transcript .tool-call code")).to_have_text("⚙ goto_step(step=confirmed)")
 
             expect(page.locator(".figures .turns")).to_have_text(str(metrics.turns))
