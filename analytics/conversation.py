@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 from django.utils.text import Truncator
 
-from campaigns.models import Call, CallLog, CallRecording
+from campaigns.models import Call, CallLog, CallRecording, Outcome
 
 MAX_EVENTS = 2000  # a call this long is shown from its start; the full log stays in the event list
 # Agent state changes come several times a turn and usage reports are priced, not read: neither is shown.
@@ -119,5 +119,7 @@ def conversation(call: Call) -> tuple[list[Entry], bool]:
         else:
             kind = "error" if event.kind == CallLog.Kind.ERROR else "event"
             text = event.text or str(data.get("outcome") or "")
+            if text in Outcome.values:  # the end says its outcome in the reader's language
+                text = str(Outcome(text).label)
             entries.append(Entry(kind, event.seq, event.offset_ms, text=text, detail=event.get_kind_display()))
     return entries, len(events) > MAX_EVENTS

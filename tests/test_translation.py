@@ -79,3 +79,16 @@ def test_no_two_outcomes_read_the_same(language):
     with translation.override(language):
         labels = [str(label) for _value, label in Outcome.choices]
     assert len(set(labels)) == len(labels), labels
+
+
+def test_a_call_is_named_and_its_end_told_in_the_readers_language(org, skillbase):
+    from analytics.conversation import conversation
+    from tests.support.calls import conversation as talk
+    from tests.support.calls import ended_call
+
+    campaign = Campaign.objects.create(organization=org, name="Весна", skillbase=skillbase)
+    call = ended_call(campaign, outcome="refusal", events=talk(("assistant", "Hi"), steps=("greeting",)), last_step="greeting")
+    with translation.override("ru"):
+        assert str(call) == f"Звонок {call.pk} на {call.phone} (попытка 1)"
+        ended = [entry for entry in conversation(call)[0] if entry.kind == "event" and entry.text]
+        assert ended[-1].text == "Отказ"

@@ -111,7 +111,7 @@ class Call(OwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Call {self.pk} to {self.phone} (attempt {self.attempt})"
+        return _("Call %(id)s to %(phone)s (attempt %(attempt)s)") % {"id": self.pk, "phone": self.phone, "attempt": self.attempt}
 
     @property
     def is_live(self) -> bool:
