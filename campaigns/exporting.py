@@ -68,7 +68,9 @@ def result_rows(campaign: Campaign) -> Results:
     clock = ZoneInfo(zone)
     header = [_("name"), _("phone"), _("status"), _("outcome"), _("attempts"), _("last call (%(zone)s)") % {"zone": zone},
               _("talk time, s"), _("cost, %(currency)s") % {"currency": settings.NEWVOICE_CURRENCY}]  # fmt: skip
-    header += list(own_keys)
+    # By name: the database keeps a contact's columns as JSON, in no order of the file's.
+    own = sorted(own_keys)
+    header += own
     collected = sorted(collected_keys)
     header += [_("%(field)s (collected)") % {"field": key} if key in own_keys else key for key in collected]
 
@@ -84,7 +86,7 @@ def result_rows(campaign: Campaign) -> Results:
                 timezone.localtime(task.last_call_at, clock).replace(tzinfo=None, microsecond=0) if task.last_call_at else None,
                 round(talk) if talk is not None else None,
                 None if task.last_cost is None else task.last_cost.quantize(COST_STEP),
-                *[(task.variables or {}).get(key, "") for key in own_keys],
+                *[(task.variables or {}).get(key, "") for key in own],
                 *[(task.result or {}).get(key, "") for key in collected],
             ]
 

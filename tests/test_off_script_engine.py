@@ -217,3 +217,20 @@ def test_a_past_time_is_not_booked_and_the_question_comes_again(raw, variables, 
     assert decision.calls == [] and decision.end is None
     assert decision.say.startswith(reply) and decision.say.endswith(engine.question(engine.steps[asking], state))
     assert state.collected == {} and state.step == asking
+
+
+def test_a_greeting_the_callee_spoke_over_is_said_again_rather_than_a_reprompt():
+    conversation = Conversation(config_of(DENTAL), {"name": "Ann"}, timezone="UTC")
+    engine, state = conversation.engine, conversation.state
+    conversation.greeting_not_heard()  # «Hello?» over the greeting, before a word of it played
+    first = engine.decide(state, "Go.")
+    assert first.say == conversation.greeting() and state.misses == 0
+    # For that line only: the next line not understood is asked again as usual.
+    assert engine.decide(state, "Blorp.").say == engine.reprompt(state) and state.misses == 1
+
+
+def test_a_greeting_spoken_over_but_answered_goes_on_as_usual():
+    conversation = Conversation(config_of(DENTAL), {"name": "Ann"}, timezone="UTC")
+    conversation.greeting_not_heard()
+    conversation.engine.decide(conversation.state, "Yes, I'll be there.")
+    assert not conversation.state.greeting_unheard

@@ -113,7 +113,17 @@ class SkillbaseAgent(Agent):
         if self._ready is not None:
             await self._ready.wait()
         # Wait for the greeting to be played, so it precedes the callee's first words in the history.
-        await self.session.say(self.conversation.greeting()).wait_for_playout()
+        greeting = self.session.say(self.conversation.greeting())
+        await greeting.wait_for_playout()
+        if greeting.interrupted and not self._bot_was_heard():
+            self.conversation.greeting_not_heard()
+
+    def _bot_was_heard(self) -> bool:
+        return any(
+            getattr(item, "role", None) == "assistant" and (item.text_content or "").strip()
+            for item in self.session.history.items
+            if getattr(item, "type", None) == "message"
+        )
 
     async def on_exit(self) -> None:
         self.session.off("conversation_item_added", self._on_item_added)

@@ -38,6 +38,11 @@ class Conversation:
     def greeting(self) -> str:
         return self.engine.greeting(self.state)
 
+    def greeting_not_heard(self) -> None:
+        """The callee's «Алло?» cut the greeting off before a word played: if what they said next is
+        not understood, the bot greets them rather than saying it did not catch that."""
+        self.state.greeting_unheard = True
+
     def step_brief(self) -> str:
         """The current step, as an LLM needs it: what to say, what to collect, where it may go."""
         step = self.engine.steps[self.state.step]

@@ -153,6 +153,11 @@ class FlowEngine:
     # Deciding
 
     def decide(self, state: ConversationState, utterance: str, *, now: dt.datetime | None = None) -> Decision:
+        decision = self._decide(state, utterance, now=now)
+        state.greeting_unheard = False  # it counts for the callee's next line only
+        return decision
+
+    def _decide(self, state: ConversationState, utterance: str, *, now: dt.datetime | None = None) -> Decision:
         state.turns += 1
         text = (utterance or "").strip()
         step = self.steps[state.step]
@@ -437,6 +442,9 @@ class FlowEngine:
     def _miss(self, state: ConversationState, step: Step, aside: str | None) -> Decision:
         """A line heard but not understood: the aside (or the reprompt) and the question again, then,
         after the fallback's retries, its step (or the end, ``no_response``)."""
+        if state.greeting_unheard:
+            state.greeting_unheard = False
+            return Decision(say=self.greeting(state))
         state.misses += 1
         if state.misses <= self.flow.fallback.retries:
             if aside is None:

@@ -26,6 +26,7 @@ class ConversationState:
     silences: int = 0  # silent turns in a row
     offer: dict[str, str] | None = None  # a time the bot offered instead of one it could not take
     pending_human: bool = False  # the bot offered a person's call back and awaits the answer
+    greeting_unheard: bool = False  # the callee spoke over the greeting before a word of it played
     started: float = field(default_factory=time.monotonic)
 
     def enter(self, step: str) -> None:
