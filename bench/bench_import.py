@@ -151,12 +151,13 @@ def run_copy(rows: int) -> dict:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         with cursor.copy(
-            "COPY campaigns_calltask (organization_id, campaign_id, phone, other_phones, dial_index, source_row, imported_at, "
-            "name, variables, timezones, status, outcome, attempts, next_attempt_at, result, created_at, updated_at) FROM STDIN"
+            "COPY campaigns_calltask (organization_id, campaign_id, phone, other_phones, wrong_phones, dial_index, source_row, "
+            "imported_at, name, variables, timezones, status, outcome, attempts, next_attempt_at, result, created_at, updated_at) "
+            "FROM STDIN"
         ) as copy:
             for i in range(rows):
                 copy.write_row(
-                    (campaign.organization_id, campaign.pk, f"+7912{i:07d}", "[]", 0, i + 2, now, f"Клиент {i}",
+                    (campaign.organization_id, campaign.pk, f"+7912{i:07d}", "[]", "[]", 0, i + 2, now, f"Клиент {i}",
                      '{"услуга": "стрижка"}', '["Europe/Moscow"]', "pending", "", 0, now, "{}", now, now)
                 )  # fmt: skip
     seconds = time.perf_counter() - started
