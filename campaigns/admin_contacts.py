@@ -21,9 +21,9 @@ from django.utils.translation import gettext_lazy
 from campaigns import exporting
 from campaigns.actions import confirm_contact_import, map_contact_import, remap_contact_import, start_contact_import
 from campaigns.contacts.dnc import import_do_not_call
-from campaigns.contacts.importing import ImportPreview, preview_import
 from campaigns.contacts.mapping import MAX_FILL_CHARACTERS, ColumnMapping, MappingError, parse_mapping
 from campaigns.contacts.normalising import variable_key
+from campaigns.contacts.preview import ImportPreview, preview_import
 from campaigns.models import ContactImport
 from tenancy.admin_scoping import organizations_for
 from tenancy.models import Organization, Role

@@ -14,8 +14,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from campaigns.contacts.importing import import_contacts, preview_import
+from campaigns.contacts.importing import import_contacts
 from campaigns.contacts.mapping import ColumnMapping, MappingError, likeness, parse_mapping, propose
+from campaigns.contacts.preview import preview_import
 from campaigns.models import CallTask, Campaign, ContactImport
 
 SALON_FILE = (

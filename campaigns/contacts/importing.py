@@ -43,7 +43,7 @@ from campaigns.contacts.normalising import (
 from campaigns.contacts.reading import ContactFile, ImportFileError, open_contact_file
 from campaigns.models import CallTask, Campaign, ContactImport, DoNotCallEntry
 from skillbases.config_errors import ConfigError
-from skillbases.rendering import greeting, script_variables
+from skillbases.rendering import script_variables
 
 BATCH_SIZE = 2000
 logger = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ MAX_OTHER_NUMBERS = 9
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """How the file's columns are read, and what the script wants of each row."""
 
     columns: Columns
@@ -339,7 +339,7 @@ def plan_columns(header: list[str], mapping: ColumnMapping, script: tuple[str, .
     return map_columns(header, {**propose(header, list(script)), **mapping.columns})
 
 
-def _candidate(number: int, cells: list[Any], columns: Columns, region: str) -> _Candidate:
+def read_row(number: int, cells: list[Any], columns: Columns, region: str) -> _Candidate:
     def cell(index: int | None) -> Any:
         return cells[index] if index is not None and index < len(cells) else None
 
@@ -436,7 +436,7 @@ def _run(campaign, stream, filename, region, report, progress, *, write: bool, m
     contact_file = open_contacts(stream, filename)
     script = script_variables_of(campaign)
     columns = plan_columns(contact_file.header, mapping, script)
-    plan = _Plan(columns, mapping, script)
+    plan = Plan(columns, mapping, script)
     plan.describe(report)
     saved = background.saved if background else None
     batch = _Batch(campaign, report, write=write, column=columns.headers[columns.phone], saved=saved)
@@ -449,7 +449,7 @@ def _run(campaign, stream, filename, region, report, progress, *, write: bool, m
         report.total += 1
         batch.last_row = number
         try:
-            candidate = _candidate(number, cells, columns, region)
+            candidate = read_row(number, cells, columns, region)
             plan.apply(candidate, report)
         except RowError as exc:
             report.add_error(number, exc.column, exc.value, exc.reason)
@@ -635,76 +635,3 @@ def _forget_old_previews(now: dt.datetime) -> None:
     old = ContactImport.objects.filter(unconfirmed).exclude(file="").exclude(file__in=in_use)
     for job in old[:500]:
         job.forget_file()
-
-
-PREVIEW_ROWS = 5
-
-
-@dataclass
-class ImportPreview:
-    """The mapping step's view of a file: its columns and what each becomes, the script's variables,
-    and the first rows as the bot would greet them. Nothing is written."""
-
-    columns: dict[str, str]  # title → what it becomes (ImportReport.columns)
-    samples: dict[str, list[str]]  # title → its first values
-    variables: list[str]  # the script's
-    unmapped: list[str]  # the script's variables no column feeds
-    rows: list[dict[str, Any]]  # row, phone, zone, name, greeting, missing, error
-    empty_in_sample: dict[str, int]
-    file_error: str = ""
-    headers: list[str] = field(default_factory=list)  # the file's, in order
-
-
-def preview_import(campaign: Campaign, stream: IO[bytes], filename: str, mapping: ColumnMapping, *, region: str = "") -> ImportPreview:
-    """How the first rows of the file would be read with ``mapping`` and greeted by the campaign's script."""
-    region = (region or campaign.default_region or settings.NEWVOICE_DEFAULT_REGION).upper()
-    script = script_variables_of(campaign)
-    try:
-        contact_file = open_contacts(stream, filename)
-        plan = _Plan(plan_columns(contact_file.header, mapping, script), mapping, script)
-    except ImportFileError as exc:
-        return ImportPreview({}, {}, list(script), [], [], {}, file_error=str(exc))
-    report = ImportReport(dry_run=True)
-    plan.describe(report)
-    try:
-        config = campaign.skillbase.parsed_config()
-    except ConfigError:
-        config = None
-    headers = plan.columns.headers
-    samples: dict[str, list[str]] = {h: [] for h in headers if h}
-    rows = []
-    try:
-        for number, cells in contact_file.rows:
-            for index, title in enumerate(headers):
-                if title and index < len(cells) and (text := cell_text(cells[index])) and len(samples[title]) < 3:
-                    samples[title].append(text[:80])
-            rows.append(_preview_row(number, cells, plan, region, report, config))
-            if len(rows) >= PREVIEW_ROWS:
-                break
-    except ImportFileError as exc:
-        return ImportPreview(
-            report.columns, samples, list(script), report.unmapped_variables, rows, {}, file_error=str(exc), headers=list(headers)
-        )
-    return ImportPreview(
-        report.columns, samples, list(script), report.unmapped_variables, rows, report.empty_variables, headers=list(headers)
-    )
-
-
-def _preview_row(number: int, cells: list[Any], plan: _Plan, region: str, report: ImportReport, config) -> dict[str, Any]:
-    before = dict(report.empty_variables)
-    try:
-        candidate = _candidate(number, cells, plan.columns, region)
-        plan.apply(candidate, report)
-    except RowError as exc:
-        return {"row": number, "error": f"{exc.column}: {exc.reason}"}
-    missing = [v for v, count in report.empty_variables.items() if count > before.get(v, 0)]
-    values = {**candidate.variables, "name": candidate.name, "phone": candidate.phone}
-    return {
-        "row": number,
-        "phone": candidate.phone,
-        "zones": candidate.timezones,
-        "name": candidate.name,
-        "greeting": greeting(config, values) if config else "",
-        "missing": missing,
-        "error": "",
-    }

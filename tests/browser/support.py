@@ -166,3 +166,12 @@ def operator_of(name: str, slug: str):
     user = get_user_model().objects.create_user(username=f"{slug}-operator", password=TEST_PASSWORD, is_staff=True)
     Membership.objects.create(organization=organization, user=user, role=Role.OPERATOR)
     return organization, user
+
+
+@contextmanager
+def operator_page(name: str, base_url: str, user, *, language: str, width: int, height: int = 1000) -> Iterator:
+    """``browser_page`` in ``language`` ("en" or "ru") at ``width`` px, logged in as ``user``."""
+    with browser_page(name, locale="ru-RU" if language == "ru" else "en-US") as page:
+        page.set_viewport_size({"width": width, "height": height})
+        log_in(page, base_url, user.username)
+        yield page

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from campaigns.models import CallTask, Campaign, Outcome
 from skillbases.models import Skillbase
-from tests.browser.support import BrowserLiveServerTestCase, browser_page, log_in, operator_of, screenshot
+from tests.browser.support import BrowserLiveServerTestCase, operator_of, operator_page, screenshot
 from tests.conftest import MINIMAL_CONFIG
 from tests.support.calls import conversation, ended_call
 from tests.support.engine import add_contacts, make_campaign
@@ -50,9 +50,7 @@ class CampaignOperationsPageTests(BrowserLiveServerTestCase):
             Campaign.objects.filter(pk=self.campaign.pk).update(status=Campaign.Status.RUNNING)
             words = WORDS[language]
             name = f"campaign-operations-{language}-{width}"
-            with browser_page(name, locale="ru-RU" if language == "ru" else "en-US") as page:
-                page.set_viewport_size({"width": width, "height": 1000})
-                log_in(page, self.live_server_url, self.operator.username)
+            with operator_page(name, self.live_server_url, self.operator, language=language, width=width) as page:
                 page.goto(f"{self.live_server_url}/admin/campaigns/campaign/{self.campaign.pk}/change/")
                 expect(page.locator("#campaign-status")).to_have_text(words["running"])
                 expect(page.locator("#ops-progress")).to_contain_text(words["done"])

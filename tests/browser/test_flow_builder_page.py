@@ -14,7 +14,7 @@ from django.db import connections
 from campaigns.models import Call, CallTask
 from skillbases.models import Skillbase
 from skillbases.schemas import validate_config
-from tests.browser.support import BrowserLiveServerTestCase, browser_page, log_in, operator_of, screenshot
+from tests.browser.support import BrowserLiveServerTestCase, operator_of, operator_page, screenshot
 from tests.support.engine import add_contacts, make_campaign
 
 pytestmark = pytest.mark.browser
@@ -89,9 +89,7 @@ class FlowBuilderPageTests(BrowserLiveServerTestCase):
         for language, width in (("en", 1280), ("ru", 1920)):
             name = f"Напоминание {language}"
             shot = f"flow-builder-{language}-{width}"
-            with browser_page(shot, locale="ru-RU" if language == "ru" else "en-US") as page:
-                page.set_viewport_size({"width": width, "height": 1000})
-                log_in(page, self.live_server_url, self.operator.username)
+            with operator_page(shot, self.live_server_url, self.operator, language=language, width=width) as page:
                 self._build(page, language, name)
                 screenshot(page, f"{shot}-filled")
                 page.get_by_role("button", name=SAVE[language], exact=True).click()
@@ -114,9 +112,7 @@ class FlowBuilderPageTests(BrowserLiveServerTestCase):
             assert len(outcomes) == 6 and set(outcomes) <= {"success", "refusal"}, outcomes
             assert CallTask.objects.filter(campaign_id=campaign, status=CallTask.Status.PENDING).count() == 0
 
-            with browser_page(f"{shot}-calls", locale="ru-RU" if language == "ru" else "en-US") as page:
-                page.set_viewport_size({"width": width, "height": 1000})
-                log_in(page, self.live_server_url, self.operator.username)
+            with operator_page(f"{shot}-calls", self.live_server_url, self.operator, language=language, width=width) as page:
                 page.goto(f"{self.live_server_url}/admin/analytics/flow/?campaign={campaign}")
                 arrows = page.locator("#flow-calls g.flow-arrow")
                 expect(arrows).to_have_count(2)
@@ -131,9 +127,9 @@ class FlowBuilderPageTests(BrowserLiveServerTestCase):
 
         salon = Skillbase.objects.create(organization=self.org, name="Лилия", **_demo("salon_ru"))
         for language, width in (("en", 1920), ("ru", 1280)):
-            with browser_page(f"flow-builder-salon-{language}-{width}", locale="ru-RU" if language == "ru" else "en-US") as page:
-                page.set_viewport_size({"width": width, "height": 1000})
-                log_in(page, self.live_server_url, self.operator.username)
+            with operator_page(
+                f"flow-builder-salon-{language}-{width}", self.live_server_url, self.operator, language=language, width=width
+            ) as page:
                 page.goto(f"{self.live_server_url}/admin/skillbases/skillbase/{salon.pk}/change/")
                 expect(page.locator(".builder-step")).to_have_count(len(salon.flow["steps"]) + 1)
                 expect(page.locator("#flow-graph g.flow-step")).to_have_count(len(salon.flow["steps"]))

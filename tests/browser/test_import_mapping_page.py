@@ -9,7 +9,7 @@ import pytest
 
 from campaigns.models import CallTask, Campaign
 from skillbases.models import Skillbase
-from tests.browser.support import BrowserLiveServerTestCase, browser_page, log_in, operator_of, screenshot
+from tests.browser.support import BrowserLiveServerTestCase, operator_of, operator_page, screenshot
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.browser
@@ -44,9 +44,7 @@ class ImportMappingPageTests(BrowserLiveServerTestCase):
 
         words = WORDS[language]
         name = f"import-mapping-{language}-{width}"
-        with browser_page(name, locale="ru-RU" if language == "ru" else "en-US") as page:
-            page.set_viewport_size({"width": width, "height": 900})
-            log_in(page, self.live_server_url, self.operator.username)
+        with operator_page(name, self.live_server_url, self.operator, language=language, width=width, height=900) as page:
             page.goto(f"{self.live_server_url}/admin/campaigns/campaign/{self.campaign.pk}/import-contacts/")
             page.locator("#id_file").set_input_files(files=[{"name": "клиенты.csv", "mimeType": "text/csv", "buffer": FILE}])
             page.get_by_role("button", name=words["upload"]).click()
